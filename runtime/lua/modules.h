@@ -1,0 +1,17 @@
+/* modules.h — the Lua modules sanity preloads. Each is a global in scripts
+ * (tensor, rng, ...) and also loadable as require "sanity.<name>". To add a
+ * module: write runtime/lua/l_<name>.c with luaopen_sanity_<name>, then add
+ * one line to SANITY_MODULES below. */
+#ifndef SANITY_MODULES_H
+#define SANITY_MODULES_H
+
+#include <lua.h>
+
+int luaopen_sanity_tensor(lua_State *L);
+int luaopen_sanity_rng(lua_State *L);
+
+#define SANITY_MODULES(X) \
+    X(tensor)             \
+    X(rng)
+
+#endif
