@@ -1,0 +1,462 @@
+/* model.c — the model graph: building and checking it, forward and backward
+ * passes over the nodes in topological order (with per-node backward rules),
+ * clone, re-initialization and the summary table (see model.h).
+ * Knows no layer kind: everything kind-specific goes through LayerOps.
+ * JSON is in model_json.c. */
+#include "model.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+static const LayerOps *ops_of(const Node *n) { return layer_ops(n->kind); }
+
+/* Prefixes the current message with "kind 'name': " and returns SN_ERR. */
+static int node_error(const Node *n) { return sn_errprefix("%s '%s': ", layer_kind_name(n->kind), n->name); }
+
+Model *model_new(uint64_t seed) {
+    Model *m = calloc(1, sizeof *m);
+    if (!m) {
+        sn_errorf("out of memory allocating a model");
+        return NULL;
+    }
+    m->seed = seed;
+    m->in_shape.ndim = -1;
+    return m;
+}
+
+int model_set_input_shape(Model *m, int ndim, const int64_t *shape) {
+    if (m->nnodes > 0) return sn_errorf("the input shape must be set before the first layer is added");
+    if (ndim < 1 || ndim >= TENSOR_MAX_DIMS)
+        return sn_errorf("input shape must have 1 to %d dimensions (without the batch), got %d", TENSOR_MAX_DIMS - 1,
+                         ndim);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 1) return sn_errorf("input shape entry %d must be positive, got %lld", i + 1, (long long)shape[i]);
+    m->in_shape.ndim = ndim + 1;
+    m->in_shape.dim[0] = 1;
+    memcpy(m->in_shape.dim + 1, shape, sizeof(int64_t) * (size_t)ndim);
+    return SN_OK;
+}
+
+static int valid_name(const char *s) {
+    size_t n = strlen(s);
+    if (n < 1 || n >= NODE_NAME_MAX) return 0;
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int model_find(const Model *m, const char *name) {
+    for (int i = 0; i < m->nnodes; i++)
+        if (strcmp(m->nodes[i].name, name) == 0) return i;
+    return -1;
+}
+
+static void node_release(Node *n) {
+    for (int k = 0; k < NODE_MAX_PARAMS; k++) tensor_release(&n->param[k]), tensor_release(&n->grad[k]);
+    for (int k = 0; k < NODE_MAX_BUFFERS; k++) tensor_release(&n->buffer[k]);
+    tensor_release(&n->output);
+    tensor_release(&n->d_output);
+    tensor_release(&n->saved);
+}
+
+static int alloc_params(Node *n) {
+    Shape ps[NODE_MAX_PARAMS], bs[NODE_MAX_BUFFERS];
+    ops_of(n)->param_shapes(&n->cfg, &n->nparams, ps, &n->nbuffers, bs);
+    for (int k = 0; k < n->nparams; k++)
+        if (tensor_init(&n->param[k], ps[k].ndim, ps[k].dim) != SN_OK ||
+            tensor_init(&n->grad[k], ps[k].ndim, ps[k].dim) != SN_OK)
+            return SN_ERR;
+    for (int k = 0; k < n->nbuffers; k++)
+        if (tensor_init(&n->buffer[k], bs[k].ndim, bs[k].dim) != SN_OK) return SN_ERR;
+    return SN_OK;
+}
+
+int model_add(Model *m, const char *name, LayerKind kind, const LayerConfig *cfg, int ninputs, const int *inputs) {
+    if ((int)kind < 0 || kind >= LAYER_KIND_COUNT) return sn_errorf("unknown layer kind %d", (int)kind);
+    const LayerOps *ops = layer_ops(kind);
+    if (m->finished) return sn_errorf("cannot add layer '%s': the model is already built", name);
+    if (!valid_name(name))
+        return sn_errorf("invalid layer name '%s' (1 to %d characters: letters, digits, '_', '.', '-')", name,
+                         NODE_NAME_MAX - 1);
+    if (strcmp(name, "input") == 0) return sn_errorf("layer name 'input' is reserved for the model input");
+    if (model_find(m, name) >= 0) return sn_errorf("a layer named '%s' already exists", name);
+    if (ninputs != ops->ninputs)
+        return sn_errorf("%s '%s': takes %d input%s, got %d", ops->name, name, ops->ninputs,
+                         ops->ninputs == 1 ? "" : "s", ninputs);
+    for (int k = 0; k < ninputs; k++)
+        if (inputs[k] != MODEL_INPUT && (inputs[k] < 0 || inputs[k] >= m->nnodes))
+            return sn_errorf("%s '%s': input %d (node %d) is not an earlier layer", ops->name, name, k + 1, inputs[k]);
+    if (ops->check(cfg) != SN_OK) return sn_errprefix("%s '%s': ", ops->name, name);
+    Shape out = {.ndim = -1};
+    if (m->in_shape.ndim > 0) {
+        Shape in[NODE_MAX_INPUTS];
+        for (int k = 0; k < ninputs; k++) in[k] = inputs[k] == MODEL_INPUT ? m->in_shape : m->nodes[inputs[k]].out_shape;
+        if (ops->out_shape(cfg, in, &out) != SN_OK) return sn_errprefix("%s '%s': ", ops->name, name);
+    }
+    if (m->nnodes == m->cap) {
+        int cap = m->cap ? 2 * m->cap : 16;
+        Node *nodes = realloc(m->nodes, sizeof(Node) * (size_t)cap);
+        if (!nodes) return sn_errorf("out of memory adding layer '%s'", name);
+        m->nodes = nodes, m->cap = cap;
+    }
+    Node *n = &m->nodes[m->nnodes];
+    memset(n, 0, sizeof *n);
+    snprintf(n->name, sizeof n->name, "%s", name);
+    n->kind = kind;
+    n->cfg = *cfg;
+    n->ninputs = ninputs;
+    for (int k = 0; k < ninputs; k++) n->inputs[k] = inputs[k];
+    n->out_shape = out;
+    if (alloc_params(n) != SN_OK) {
+        node_release(n);
+        return sn_errprefix("%s '%s': ", ops->name, name);
+    }
+    ops->init(n, m->seed, "init");
+    return m->nnodes++;
+}
+
+int model_finish(Model *m) {
+    if (m->finished) return SN_OK;
+    if (m->nnodes == 0) return sn_errorf("the model has no layers");
+    char *feeds = calloc((size_t)m->nnodes, 1);
+    if (!feeds) return sn_errorf("out of memory");
+    int reads_input = 0;
+    feeds[m->nnodes - 1] = 1;
+    for (int i = m->nnodes - 1; i >= 0; i--) {
+        if (!feeds[i]) continue;
+        for (int k = 0; k < m->nodes[i].ninputs; k++) {
+            int j = m->nodes[i].inputs[k];
+            if (j == MODEL_INPUT)
+                reads_input = 1;
+            else
+                feeds[j] = 1;
+        }
+    }
+    int bad = -1;
+    for (int i = 0; i < m->nnodes && bad < 0; i++)
+        if (!feeds[i]) bad = i;
+    free(feeds);
+    if (bad >= 0)
+        return sn_errorf("layer '%s' does not feed the output layer '%s' (the last layer is the output)",
+                         m->nodes[bad].name, m->nodes[m->nnodes - 1].name);
+    if (!reads_input) return sn_errorf("no layer reads the model input");
+    m->finished = 1;
+    return SN_OK;
+}
+
+void model_free(Model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->nnodes; i++) node_release(&m->nodes[i]);
+    free(m->nodes);
+    tensor_release(&m->input);
+    tensor_release(&m->d_input);
+    free(m);
+}
+
+Model *model_clone(const Model *m) {
+    Model *c = model_new(m->seed);
+    if (!c) return NULL;
+    c->nodes = calloc((size_t)(m->nnodes > 0 ? m->nnodes : 1), sizeof(Node));
+    if (!c->nodes) {
+        free(c);
+        sn_errorf("out of memory cloning a model");
+        return NULL;
+    }
+    c->cap = m->nnodes;
+    c->training = m->training;
+    c->step = m->step;
+    c->in_shape = m->in_shape;
+    c->finished = m->finished;
+    for (int i = 0; i < m->nnodes; i++) {
+        const Node *s = &m->nodes[i];
+        Node *d = &c->nodes[i];
+        memcpy(d->name, s->name, sizeof d->name);
+        d->kind = s->kind;
+        d->cfg = s->cfg;
+        d->ninputs = s->ninputs;
+        memcpy(d->inputs, s->inputs, sizeof d->inputs);
+        d->nparams = s->nparams;
+        d->nbuffers = s->nbuffers;
+        d->out_shape = s->out_shape;
+        c->nnodes = i + 1;
+        int ok = 1;
+        for (int k = 0; k < s->nparams && ok; k++)
+            ok = tensor_clone(&d->param[k], &s->param[k]) == SN_OK && tensor_clone(&d->grad[k], &s->grad[k]) == SN_OK;
+        for (int k = 0; k < s->nbuffers && ok; k++) ok = tensor_clone(&d->buffer[k], &s->buffer[k]) == SN_OK;
+        if (!ok) {
+            model_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void model_set_training(Model *m, int training) { m->training = training != 0; }
+
+/* ---- forward ---- */
+
+static const Tensor *input_of(const Model *m, const Node *n, int k) {
+    return n->inputs[k] == MODEL_INPUT ? &m->input : &m->nodes[n->inputs[k]].output;
+}
+
+int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads) {
+    if (!m->finished) return sn_errorf("the model is not built yet");
+    if (x->ndim < 1) return sn_errorf("the model input must have a batch dimension, got a scalar");
+    m->has_forward = 0;
+    /* Views first, so the buffers they pointed into have one owner again and
+     * can be reused. */
+    for (int i = 0; i < m->nnodes; i++)
+        if (ops_of(&m->nodes[i])->alias) tensor_release(&m->nodes[i].output);
+    tensor_release(&m->input);
+    tensor_share(&m->input, x);
+    LayerRun run = {m->training, nthreads, m->seed, m->step, 0};
+    for (int i = 0; i < m->nnodes; i++) {
+        Node *n = &m->nodes[i];
+        const LayerOps *ops = ops_of(n);
+        const Tensor *in[NODE_MAX_INPUTS];
+        Shape ins[NODE_MAX_INPUTS], os;
+        for (int k = 0; k < n->ninputs; k++) {
+            in[k] = input_of(m, n, k);
+            ins[k] = shape_of(in[k]);
+        }
+        if (ops->out_shape(&n->cfg, ins, &os) != SN_OK) return node_error(n);
+        if (!ops->alias && nn_ensure(&n->output, &os, 0) != SN_OK) return node_error(n);
+        if (ops->forward(n, in, &n->output, &run) != SN_OK) return node_error(n);
+    }
+    if (m->training) m->step++;
+    m->fwd_training = m->training;
+    m->has_forward = 1;
+    if (out) tensor_share(out, &m->nodes[m->nnodes - 1].output);
+    return SN_OK;
+}
+
+/* ---- backward ---- */
+
+int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int want_param_grads, Tensor *d_input,
+                   int nthreads) {
+    if (!m->has_forward) return sn_errorf("backward before forward: run a forward pass first");
+    Node *last = &m->nodes[m->nnodes - 1];
+    if (!tensor_same_shape(d_out, &last->output)) {
+        char a[160], b[160];
+        return sn_errorf("backward: the gradient has shape %s, the output of '%s' has shape %s",
+                         tensor_shape_str(d_out, a, sizeof a), last->name, tensor_shape_str(&last->output, b, sizeof b));
+    }
+    int nn = m->nnodes, rc = SN_OK;
+    char *need = calloc((size_t)nn * 2, 1);
+    if (!need) return sn_errorf("out of memory");
+    char *have = need + nn;
+    /* need[i]: node i's backward has something to compute (parameter
+     * gradients, or a gradient some input needs). */
+    for (int i = 0; i < nn; i++) {
+        const Node *n = &m->nodes[i];
+        int rule = rules && rules[i].fn;
+        need[i] = want_param_grads && n->nparams > 0 && !rule;
+        for (int k = 0; k < n->ninputs && !need[i]; k++)
+            need[i] = n->inputs[k] == MODEL_INPUT ? d_input != NULL : need[n->inputs[k]];
+    }
+    int have_input = 0;
+    for (int i = 0; i < nn; i++)
+        if (!need[i]) tensor_release(&m->nodes[i].d_output); /* stale from an earlier pass */
+    if (!d_input) tensor_release(&m->d_input);
+    if (!need[nn - 1]) goto done;
+    Shape os = shape_of(d_out);
+    if (nn_ensure(&last->d_output, &os, 0) != SN_OK) {
+        rc = SN_ERR;
+        goto done;
+    }
+    memcpy(tensor_data(&last->d_output), tensor_data(d_out), sizeof(float) * (size_t)tensor_numel(d_out));
+    have[nn - 1] = 1;
+    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0};
+    for (int i = nn - 1; i >= 0 && rc == SN_OK; i--) {
+        Node *n = &m->nodes[i];
+        if (!need[i] || !have[i]) continue;
+        int rule = rules && rules[i].fn;
+        const Tensor *in[NODE_MAX_INPUTS];
+        Tensor view[NODE_MAX_INPUTS] = {0}, tmp[NODE_MAX_INPUTS] = {0};
+        Tensor *din[NODE_MAX_INPUTS] = {NULL, NULL};
+        Tensor *target[NODE_MAX_INPUTS] = {NULL, NULL};
+        for (int k = 0; k < n->ninputs && rc == SN_OK; k++) {
+            int src = n->inputs[k];
+            in[k] = input_of(m, n, k);
+            int wants = src == MODEL_INPUT ? d_input != NULL : need[src];
+            if (!wants && !rule) continue;
+            Shape is = shape_of(in[k]);
+            char *hv = src == MODEL_INPUT ? (char *)&have_input : &have[src];
+            Tensor *t = src == MODEL_INPUT ? &m->d_input : &m->nodes[src].d_output;
+            if (!wants) { /* a rule fills every input; this one goes nowhere */
+                rc = tensor_init(&tmp[k], is.ndim, is.dim);
+                din[k] = &tmp[k];
+            } else if (!*hv) { /* first consumer: write into the gradient itself */
+                rc = nn_ensure(t, &is, 1);
+                if (rc == SN_OK) tensor_share(&view[k], t), din[k] = &view[k];
+                *hv = 1;
+            } else { /* later consumers: into a temporary, then summed */
+                rc = tensor_init(&tmp[k], is.ndim, is.dim);
+                din[k] = &tmp[k], target[k] = t;
+            }
+        }
+        if (rc == SN_OK) {
+            if (rule) {
+                rc = rules[i].fn(rules[i].ctx, m, i, in, &n->output, &n->d_output, din, nthreads);
+            } else {
+                run.want_param_grads = want_param_grads;
+                rc = ops_of(n)->backward(n, in, &n->d_output, din, &run);
+            }
+            if (rc != SN_OK) node_error(n);
+        }
+        for (int k = 0; k < n->ninputs; k++) {
+            if (rc == SN_OK && target[k]) {
+                float *dst = tensor_data(target[k]);
+                const float *src = tensor_data(&tmp[k]);
+                for (int64_t q = 0, cnt = tensor_numel(&tmp[k]); q < cnt; q++) dst[q] += src[q];
+            }
+            tensor_release(&tmp[k]);
+            tensor_release(&view[k]);
+        }
+    }
+    if (rc == SN_OK && d_input) tensor_share(d_input, &m->d_input);
+done:
+    free(need);
+    return rc;
+}
+
+void model_zero_grad(Model *m) {
+    for (int i = 0; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].nparams; k++) {
+            Tensor *g = &m->nodes[i].grad[k];
+            memset(tensor_data(g), 0, sizeof(float) * (size_t)tensor_numel(g));
+        }
+}
+
+void model_init_node(Model *m, int node, uint64_t seed, const char *purpose) {
+    Node *n = &m->nodes[node];
+    ops_of(n)->init(n, seed, purpose);
+}
+
+/* ---- introspection ---- */
+
+int64_t model_num_parameters(const Model *m) {
+    int64_t total = 0;
+    for (int i = 0; i < m->nnodes; i++) total += node_num_parameters(&m->nodes[i]);
+    return total;
+}
+
+const char *model_param_name(const Model *m, int node, int k, char *buf, size_t n) {
+    snprintf(buf, n, "%s.%s", m->nodes[node].name, layer_param_name(k));
+    return buf;
+}
+
+int model_node_randomizable(const Model *m, int node) { return m->nodes[node].nparams > 0; }
+
+int model_node_shape(const Model *m, int node, Shape *s) {
+    const Node *n = &m->nodes[node];
+    if (n->out_shape.ndim > 0) {
+        s->ndim = n->out_shape.ndim - 1;
+        memcpy(s->dim, n->out_shape.dim + 1, sizeof(int64_t) * (size_t)s->ndim);
+        return 1;
+    }
+    if (n->output.storage && n->output.ndim > 0) {
+        s->ndim = n->output.ndim - 1;
+        memcpy(s->dim, n->output.shape + 1, sizeof(int64_t) * (size_t)s->ndim);
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} Buf;
+
+static void bprintf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bprintf(Buf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (b->len + (size_t)need + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)need;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p, b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)need;
+}
+
+static int is_chain(const Model *m) {
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].ninputs != 1 || m->nodes[i].inputs[0] != i - 1) return 0; /* node 0: i - 1 == MODEL_INPUT */
+    return 1;
+}
+
+char *model_summary(const Model *m) {
+    int wname = 4, wtype = 4, winp = 6, wshape = 6;
+    int chain = is_chain(m);
+    char shp[160], inp[2 * NODE_NAME_MAX + 4];
+    for (int i = 0; i < m->nnodes; i++) {
+        const Node *n = &m->nodes[i];
+        int l = (int)strlen(n->name);
+        wname = l > wname ? l : wname;
+        l = (int)strlen(layer_kind_name(n->kind));
+        wtype = l > wtype ? l : wtype;
+        Shape s;
+        if (model_node_shape(m, i, &s)) {
+            l = (int)strlen(shape_fmt(&s, shp, sizeof shp));
+            wshape = l > wshape ? l : wshape;
+        }
+        if (!chain) {
+            inp[0] = '\0';
+            for (int k = 0; k < n->ninputs; k++) {
+                strcat(inp, k ? ", " : "");
+                strcat(inp, n->inputs[k] == MODEL_INPUT ? "input" : m->nodes[n->inputs[k]].name);
+            }
+            l = (int)strlen(inp);
+            winp = l > winp ? l : winp;
+        }
+    }
+    Buf b = {0};
+    int64_t total = model_num_parameters(m);
+    bprintf(&b, "Model: %d layers, %lld parameters, %s mode\n", m->nnodes, (long long)total,
+            m->training ? "train" : "eval");
+    bprintf(&b, "  %3s  %-*s  %-*s  ", "#", wname, "name", wtype, "type");
+    if (!chain) bprintf(&b, "%-*s  ", winp, "inputs");
+    bprintf(&b, "%-*s  %10s\n", wshape, "output", "params");
+    for (int i = 0; i < m->nnodes; i++) {
+        const Node *n = &m->nodes[i];
+        Shape s;
+        const char *sh = model_node_shape(m, i, &s) ? shape_fmt(&s, shp, sizeof shp) : "?";
+        bprintf(&b, "  %3d  %-*s  %-*s  ", i + 1, wname, n->name, wtype, layer_kind_name(n->kind));
+        if (!chain) {
+            inp[0] = '\0';
+            for (int k = 0; k < n->ninputs; k++) {
+                strcat(inp, k ? ", " : "");
+                strcat(inp, n->inputs[k] == MODEL_INPUT ? "input" : m->nodes[n->inputs[k]].name);
+            }
+            bprintf(&b, "%-*s  ", winp, inp);
+        }
+        bprintf(&b, "%-*s  %10lld\n", wshape, sh, (long long)node_num_parameters(n));
+    }
+    bprintf(&b, "  total parameters: %lld", (long long)total);
+    if (b.oom) {
+        free(b.p);
+        sn_errorf("out of memory");
+        return NULL;
+    }
+    return b.p;
+}

@@ -1,0 +1,270 @@
+/* nn/activation.c — relu, leaky_relu, tanh, sigmoid (elementwise, parallel
+ * over fixed chunks) and softmax / log_softmax over dim 1 (parallel over
+ * samples), with their LayerOps. Elementwise results do not depend on how
+ * the array is split, so chunking is free to follow the thread count. */
+#include "nn/activation.h"
+
+#include <math.h>
+
+#include "error.h"
+#include "nn/layer.h"
+
+#define CHUNK 16384 /* elements per task: large enough to hide thread start-up */
+
+typedef enum { A_RELU, A_LEAKY, A_TANH, A_SIGMOID } Act;
+
+typedef struct {
+    Act act;
+    float *y;
+    const float *x, *dy;
+    float slope;
+} ActJob;
+
+static int act_fwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    ActJob *j = ctx;
+    float *restrict y = j->y;
+    const float *restrict x = j->x;
+    switch (j->act) {
+    case A_RELU:
+        for (int64_t i = b; i < e; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+        break;
+    case A_LEAKY:
+        for (int64_t i = b; i < e; i++) y[i] = x[i] > 0 ? x[i] : x[i] * j->slope;
+        break;
+    case A_TANH:
+        for (int64_t i = b; i < e; i++) y[i] = tanhf(x[i]);
+        break;
+    case A_SIGMOID:
+        for (int64_t i = b; i < e; i++) {
+            float v = x[i];
+            y[i] = v >= 0 ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v));
+        }
+        break;
+    }
+    return SN_OK;
+}
+
+/* Backward: x holds the output y (relu, tanh, sigmoid) or the input (leaky). */
+static int act_bwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    ActJob *j = ctx;
+    float *restrict dx = j->y;
+    const float *restrict v = j->x, *restrict dy = j->dy;
+    switch (j->act) {
+    case A_RELU:
+        for (int64_t i = b; i < e; i++) dx[i] += v[i] > 0 ? dy[i] : 0.0f;
+        break;
+    case A_LEAKY:
+        for (int64_t i = b; i < e; i++) dx[i] += v[i] > 0 ? dy[i] : dy[i] * j->slope;
+        break;
+    case A_TANH:
+        for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (1.0f - v[i] * v[i]);
+        break;
+    case A_SIGMOID:
+        for (int64_t i = b; i < e; i++) dx[i] += dy[i] * v[i] * (1.0f - v[i]);
+        break;
+    }
+    return SN_OK;
+}
+
+static int run_fwd(Act a, float *y, const float *x, float slope, int64_t n, int nthreads) {
+    ActJob j = {a, y, x, NULL, slope};
+    return nn_parallel(nthreads, n, CHUNK, act_fwd, &j);
+}
+
+static int run_bwd(Act a, float *dx, const float *dy, const float *v, float slope, int64_t n, int nthreads) {
+    ActJob j = {a, dx, v, dy, slope};
+    return nn_parallel(nthreads, n, CHUNK, act_bwd, &j);
+}
+
+int relu_forward(float *y, const float *x, int64_t n, int nthreads) { return run_fwd(A_RELU, y, x, 0, n, nthreads); }
+int relu_backward(float *dx, const float *dy, const float *y, int64_t n, int nthreads) {
+    return run_bwd(A_RELU, dx, dy, y, 0, n, nthreads);
+}
+int leaky_relu_forward(float *y, const float *x, float slope, int64_t n, int nthreads) {
+    return run_fwd(A_LEAKY, y, x, slope, n, nthreads);
+}
+int leaky_relu_backward(float *dx, const float *dy, const float *x, float slope, int64_t n, int nthreads) {
+    return run_bwd(A_LEAKY, dx, dy, x, slope, n, nthreads);
+}
+int tanh_forward(float *y, const float *x, int64_t n, int nthreads) { return run_fwd(A_TANH, y, x, 0, n, nthreads); }
+int tanh_backward(float *dx, const float *dy, const float *y, int64_t n, int nthreads) {
+    return run_bwd(A_TANH, dx, dy, y, 0, n, nthreads);
+}
+int sigmoid_forward(float *y, const float *x, int64_t n, int nthreads) {
+    return run_fwd(A_SIGMOID, y, x, 0, n, nthreads);
+}
+int sigmoid_backward(float *dx, const float *dy, const float *y, int64_t n, int nthreads) {
+    return run_bwd(A_SIGMOID, dx, dy, y, 0, n, nthreads);
+}
+
+/* ---- softmax over dim 1 ---- */
+
+typedef struct {
+    float *out;
+    const float *x, *dy;
+    int c;
+    int64_t s;
+    int log;
+} SoftJob;
+
+static int soft_fwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    SoftJob *j = ctx;
+    for (int64_t i = b; i < e; i++)
+        for (int64_t p = 0; p < j->s; p++) {
+            const float *x = j->x + i * j->c * j->s + p;
+            float *y = j->out + i * j->c * j->s + p;
+            float mx = -INFINITY;
+            for (int k = 0; k < j->c; k++) mx = x[k * j->s] > mx ? x[k * j->s] : mx;
+            double sum = 0;
+            for (int k = 0; k < j->c; k++) sum += exp((double)x[k * j->s] - mx);
+            if (j->log) {
+                float lse = (float)log(sum);
+                for (int k = 0; k < j->c; k++) y[k * j->s] = x[k * j->s] - mx - lse;
+            } else {
+                for (int k = 0; k < j->c; k++) y[k * j->s] = (float)(exp((double)x[k * j->s] - mx) / sum);
+            }
+        }
+    return SN_OK;
+}
+
+/* Here `out` is dx and `x` is the forward output y. */
+static int soft_bwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    SoftJob *j = ctx;
+    for (int64_t i = b; i < e; i++)
+        for (int64_t p = 0; p < j->s; p++) {
+            const float *y = j->x + i * j->c * j->s + p, *dy = j->dy + i * j->c * j->s + p;
+            float *dx = j->out + i * j->c * j->s + p;
+            double dot = 0;
+            if (j->log) {
+                for (int k = 0; k < j->c; k++) dot += dy[k * j->s];
+                for (int k = 0; k < j->c; k++) dx[k * j->s] += dy[k * j->s] - expf(y[k * j->s]) * (float)dot;
+            } else {
+                for (int k = 0; k < j->c; k++) dot += (double)dy[k * j->s] * y[k * j->s];
+                for (int k = 0; k < j->c; k++) dx[k * j->s] += y[k * j->s] * (dy[k * j->s] - (float)dot);
+            }
+        }
+    return SN_OK;
+}
+
+static int64_t sample_grain(int64_t n, int nthreads) {
+    int64_t g = n / (4 * (int64_t)(nthreads > 0 ? nthreads : 1));
+    return g < 1 ? 1 : g;
+}
+
+int softmax_forward(float *y, const float *x, int64_t n, int c, int64_t s, int nthreads) {
+    SoftJob j = {y, x, NULL, c, s, 0};
+    return nn_parallel(nthreads, n, sample_grain(n, nthreads), soft_fwd, &j);
+}
+int log_softmax_forward(float *y, const float *x, int64_t n, int c, int64_t s, int nthreads) {
+    SoftJob j = {y, x, NULL, c, s, 1};
+    return nn_parallel(nthreads, n, sample_grain(n, nthreads), soft_fwd, &j);
+}
+int softmax_backward(float *dx, const float *dy, const float *y, int64_t n, int c, int64_t s, int nthreads) {
+    SoftJob j = {dx, y, dy, c, s, 0};
+    return nn_parallel(nthreads, n, sample_grain(n, nthreads), soft_bwd, &j);
+}
+int log_softmax_backward(float *dx, const float *dy, const float *y, int64_t n, int c, int64_t s, int nthreads) {
+    SoftJob j = {dx, y, dy, c, s, 1};
+    return nn_parallel(nthreads, n, sample_grain(n, nthreads), soft_bwd, &j);
+}
+
+/* ---- LayerOps ---- */
+
+static int no_check(const LayerConfig *c) {
+    (void)c;
+    return SN_OK;
+}
+
+static int leaky_check(const LayerConfig *c) {
+    if (!isfinite(c->slope)) return sn_errorf("negative_slope must be finite, got %g", (double)c->slope);
+    return SN_OK;
+}
+
+static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b) {
+    (void)c, (void)p, (void)b;
+    *np = 0, *nb = 0;
+}
+
+static int same_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    (void)c;
+    *out = in[0];
+    return SN_OK;
+}
+
+static int soft_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    (void)c;
+    char buf[160];
+    if (in->ndim < 2)
+        return sn_errorf("expected an input [N, C, ...] with at least 2 dimensions, got %s",
+                         shape_fmt(in, buf, sizeof buf));
+    *out = in[0];
+    return SN_OK;
+}
+
+static void no_init(Node *n, uint64_t seed, const char *purpose) { (void)n, (void)seed, (void)purpose; }
+
+#define ELEMENTWISE(kind, fwdcall, bwdcall)                                                                       \
+    static int kind##_fwd_op(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {              \
+        (void)n;                                                                                               \
+        float *y = tensor_data(out);                                                                           \
+        const float *x = tensor_data(in[0]);                                                                   \
+        int64_t cnt = tensor_numel(out);                                                                       \
+        return fwdcall;                                                                                        \
+    }                                                                                                          \
+    static int kind##_bwd_op(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,         \
+                             const LayerRun *run) {                                                            \
+        (void)n;                                                                                               \
+        if (!d_in[0]) return SN_OK;                                                                            \
+        float *dx = tensor_data(d_in[0]);                                                                      \
+        const float *dy = tensor_data(d_out), *x = tensor_data(in[0]), *y = tensor_data(&n->output);           \
+        (void)x, (void)y;                                                                                      \
+        int64_t cnt = tensor_numel(d_out);                                                                     \
+        return bwdcall;                                                                                        \
+    }
+
+ELEMENTWISE(relu, relu_forward(y, x, cnt, run->nthreads), relu_backward(dx, dy, y, cnt, run->nthreads))
+ELEMENTWISE(leaky, leaky_relu_forward(y, x, n->cfg.slope, cnt, run->nthreads),
+            leaky_relu_backward(dx, dy, x, n->cfg.slope, cnt, run->nthreads))
+ELEMENTWISE(tanh, tanh_forward(y, x, cnt, run->nthreads), tanh_backward(dx, dy, y, cnt, run->nthreads))
+ELEMENTWISE(sigmoid, sigmoid_forward(y, x, cnt, run->nthreads), sigmoid_backward(dx, dy, y, cnt, run->nthreads))
+#undef ELEMENTWISE
+
+/* [N, C, rest...] as (N, C, S). */
+static void soft_dims(const Tensor *t, int64_t *n, int *c, int64_t *s) {
+    *n = t->shape[0];
+    *c = (int)t->shape[1];
+    *s = shape_numel(t->ndim - 2, t->shape + 2);
+}
+
+static int softmax_fwd_op(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
+    int64_t N, S;
+    int C;
+    soft_dims(in[0], &N, &C, &S);
+    return (n->kind == LAYER_SOFTMAX ? softmax_forward : log_softmax_forward)(tensor_data(out), tensor_data(in[0]), N,
+                                                                              C, S, run->nthreads);
+}
+
+static int softmax_bwd_op(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
+                          const LayerRun *run) {
+    if (!d_in[0]) return SN_OK;
+    int64_t N, S;
+    int C;
+    soft_dims(in[0], &N, &C, &S);
+    return (n->kind == LAYER_SOFTMAX ? softmax_backward : log_softmax_backward)(
+        tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->output), N, C, S, run->nthreads);
+}
+
+const LayerOps layer_relu_ops = {"relu", 1, 0, no_check, no_params, same_shape, relu_fwd_op, relu_bwd_op, no_init};
+const LayerOps layer_leaky_relu_ops = {"leaky_relu", 1, 0, leaky_check, no_params, same_shape,
+                                       leaky_fwd_op, leaky_bwd_op, no_init};
+const LayerOps layer_tanh_ops = {"tanh", 1, 0, no_check, no_params, same_shape, tanh_fwd_op, tanh_bwd_op, no_init};
+const LayerOps layer_sigmoid_ops = {"sigmoid", 1, 0, no_check, no_params, same_shape,
+                                    sigmoid_fwd_op, sigmoid_bwd_op, no_init};
+const LayerOps layer_softmax_ops = {"softmax", 1, 0, no_check, no_params, soft_shape,
+                                    softmax_fwd_op, softmax_bwd_op, no_init};
+const LayerOps layer_log_softmax_ops = {"log_softmax", 1, 0, no_check, no_params, soft_shape,
+                                        softmax_fwd_op, softmax_bwd_op, no_init};

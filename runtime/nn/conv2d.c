@@ -1,0 +1,349 @@
+/* nn/conv2d.c — 2-d convolution by im2col + cblas_sgemm, one GEMM per sample
+ * and group (see conv2d.h), and the LayerOps of kind "conv2d".
+ * Not here: transposed convolution, padding modes other than zeros. */
+#include "nn/conv2d.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#include "error.h"
+
+int64_t conv_out_size(int64_t in, int k, int s, int p, int d) {
+    int64_t num = in + 2 * (int64_t)p - (int64_t)d * (k - 1) - 1;
+    return num < 0 ? 0 : num / s + 1;
+}
+
+void conv2d_geom(Conv2dGeom *g, const LayerConfig *c, const Shape *in) {
+    g->n = in->dim[0];
+    g->c = (int)in->dim[1];
+    g->h = (int)in->dim[2];
+    g->w = (int)in->dim[3];
+    g->oc = c->out;
+    g->kh = c->kernel[0], g->kw = c->kernel[1];
+    g->sh = c->stride[0], g->sw = c->stride[1];
+    g->ph = c->padding[0], g->pw = c->padding[1];
+    g->dh = c->dilation[0], g->dw = c->dilation[1];
+    g->groups = c->groups;
+    g->oh = (int)conv_out_size(g->h, g->kh, g->sh, g->ph, g->dh);
+    g->ow = (int)conv_out_size(g->w, g->kw, g->sw, g->pw, g->dw);
+}
+
+/* Short runs (a row of a small image) are copied and zeroed with unrolled
+ * loops: library memcpy/memset calls cost more than the copy itself here. */
+static inline void copy_run(float *restrict d, const float *restrict s, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        d[i] = s[i], d[i + 1] = s[i + 1], d[i + 2] = s[i + 2], d[i + 3] = s[i + 3];
+        d[i + 4] = s[i + 4], d[i + 5] = s[i + 5], d[i + 6] = s[i + 6], d[i + 7] = s[i + 7];
+    }
+    if (i + 4 <= n) {
+        d[i] = s[i], d[i + 1] = s[i + 1], d[i + 2] = s[i + 2], d[i + 3] = s[i + 3];
+        i += 4;
+    }
+    for (; i < n; i++) d[i] = s[i];
+}
+
+static inline void zero_run(float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) d[i] = 0, d[i + 1] = 0, d[i + 2] = 0, d[i + 3] = 0;
+    for (; i < n; i++) d[i] = 0;
+}
+
+/* Output positions o in [*lo, *hi) read input o*s + off inside [0, n). */
+static void valid_range(int off, int s, int n, int out, int *lo, int *hi) {
+    int a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int b = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
+    if (a > out) a = out;
+    if (b > out) b = out;
+    if (b < a) b = a;
+    *lo = a, *hi = b;
+}
+
+void conv2d_im2col(float *col, const float *x, int c0, int cg, const Conv2dGeom *g) {
+    const int64_t ohw = (int64_t)g->oh * g->ow;
+    for (int c = 0; c < cg; c++) {
+        const float *xc = x + (int64_t)(c0 + c) * g->h * g->w;
+        for (int ki = 0; ki < g->kh; ki++) {
+            int offh = ki * g->dh - g->ph;
+            for (int kj = 0; kj < g->kw; kj++) {
+                int offw = kj * g->dw - g->pw, lo, hi;
+                valid_range(offw, g->sw, g->w, g->ow, &lo, &hi);
+                float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * ohw;
+                for (int oh = 0; oh < g->oh; oh++) {
+                    float *r = row + (int64_t)oh * g->ow;
+                    int ih = oh * g->sh + offh;
+                    if (ih < 0 || ih >= g->h) {
+                        zero_run(r, g->ow);
+                        continue;
+                    }
+                    const float *src = xc + (int64_t)ih * g->w + offw;
+                    zero_run(r, lo);
+                    if (g->sw == 1)
+                        copy_run(r + lo, src + lo, hi - lo);
+                    else
+                        for (int o = lo; o < hi; o++) r[o] = src[(int64_t)o * g->sw];
+                    zero_run(r + hi, g->ow - hi);
+                }
+            }
+        }
+    }
+}
+
+void conv2d_col2im(float *dx, const float *col, int c0, int cg, const Conv2dGeom *g) {
+    const int64_t ohw = (int64_t)g->oh * g->ow;
+    for (int c = 0; c < cg; c++) {
+        float *dxc = dx + (int64_t)(c0 + c) * g->h * g->w;
+        for (int ki = 0; ki < g->kh; ki++) {
+            int offh = ki * g->dh - g->ph;
+            for (int kj = 0; kj < g->kw; kj++) {
+                int offw = kj * g->dw - g->pw, lo, hi;
+                valid_range(offw, g->sw, g->w, g->ow, &lo, &hi);
+                const float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * ohw;
+                for (int oh = 0; oh < g->oh; oh++) {
+                    int ih = oh * g->sh + offh;
+                    if (ih < 0 || ih >= g->h) continue;
+                    const float *r = row + (int64_t)oh * g->ow;
+                    float *dst = dxc + (int64_t)ih * g->w + offw;
+                    if (g->sw == 1)
+                        for (int o = lo; o < hi; o++) dst[o] += r[o];
+                    else
+                        for (int o = lo; o < hi; o++) dst[(int64_t)o * g->sw] += r[o];
+                }
+            }
+        }
+    }
+}
+
+/* 1x1, stride 1, no padding: the input planes are the columns already. */
+static int is_pointwise(const Conv2dGeom *g) {
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+typedef struct {
+    const Conv2dGeom *g;
+    float *out;
+    const float *x, *w, *b, *dout;
+    float *scratch; /* per worker/slot: one group's columns */
+    int64_t stride;
+} ConvJob;
+
+static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
+    ConvJob *j = ctx;
+    const Conv2dGeom *g = j->g;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
+    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
+    float *col = j->scratch + worker * j->stride;
+    for (int64_t s = b; s < e; s++) {
+        const float *xs = j->x + s * g->c * hw;
+        float *os = j->out + s * g->oc * ohw;
+        for (int gi = 0; gi < g->groups; gi++) {
+            const float *cp = col;
+            if (is_pointwise(g))
+                cp = xs + (int64_t)gi * cg * hw;
+            else
+                conv2d_im2col(col, xs, gi * cg, cg, g);
+            float *og = os + (int64_t)gi * ocg * ohw;
+            if (j->b)
+                for (int o = 0; o < ocg; o++) {
+                    float v = j->b[gi * ocg + o], *r = og + o * ohw;
+                    for (int64_t p = 0; p < ohw; p++) r[p] = v;
+                }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)ohw, K, 1.0f, j->w + (int64_t)gi * ocg * K,
+                        K, cp, (int)ohw, j->b ? 1.0f : 0.0f, og, (int)ohw);
+        }
+    }
+    return SN_OK;
+}
+
+static int64_t grain_for(int64_t n, int nthreads) {
+    int64_t g = n / (4 * (int64_t)(nthreads > 0 ? nthreads : 1));
+    return g < 1 ? 1 : g;
+}
+
+static int64_t col_floats(const Conv2dGeom *g) {
+    return (int64_t)(g->c / g->groups) * g->kh * g->kw * g->oh * g->ow;
+}
+
+int conv2d_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int nthreads) {
+    int64_t grain = grain_for(g->n, nthreads);
+    int workers = nn_workers(nthreads, g->n, grain);
+    ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .stride = nn_scratch_stride(col_floats(g))};
+    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : workers, is_pointwise(g) ? 1 : col_floats(g));
+    if (!j.scratch) return SN_ERR;
+    int rc = nn_parallel(nthreads, g->n, grain, forward_range, &j);
+    nn_scratch_free(j.scratch);
+    return rc;
+}
+
+static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
+    ConvJob *j = ctx;
+    const Conv2dGeom *g = j->g;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
+    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
+    float *col = j->scratch + worker * j->stride;
+    for (int64_t s = b; s < e; s++) {
+        float *dxs = j->out + s * g->c * hw;
+        const float *ds = j->dout + s * g->oc * ohw;
+        for (int gi = 0; gi < g->groups; gi++) {
+            const float *wg = j->w + (int64_t)gi * ocg * K, *dg = ds + (int64_t)gi * ocg * ohw;
+            if (is_pointwise(g)) {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)ohw, ocg, 1.0f, wg, K, dg, (int)ohw, 1.0f,
+                            dxs + (int64_t)gi * cg * hw, (int)ohw);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)ohw, ocg, 1.0f, wg, K, dg, (int)ohw, 0.0f,
+                            col, (int)ohw);
+                conv2d_col2im(dxs, col, gi * cg, cg, g);
+            }
+        }
+    }
+    return SN_OK;
+}
+
+int conv2d_backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
+    int64_t grain = grain_for(g->n, nthreads);
+    int workers = nn_workers(nthreads, g->n, grain);
+    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout, .stride = nn_scratch_stride(col_floats(g))};
+    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : workers, is_pointwise(g) ? 1 : col_floats(g));
+    if (!j.scratch) return SN_ERR;
+    int rc = nn_parallel(nthreads, g->n, grain, backward_input_range, &j);
+    nn_scratch_free(j.scratch);
+    return rc;
+}
+
+static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot) {
+    ConvJob *j = ctx;
+    const Conv2dGeom *g = j->g;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
+    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
+    float *col = j->scratch + slot * j->stride;
+    for (int64_t s = s0; s < s1; s++) {
+        const float *xs = j->x + s * g->c * hw, *ds = j->dout + s * g->oc * ohw;
+        for (int gi = 0; gi < g->groups; gi++) {
+            const float *cp = col;
+            if (is_pointwise(g))
+                cp = xs + (int64_t)gi * cg * hw;
+            else
+                conv2d_im2col(col, xs, gi * cg, cg, g);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, K, (int)ohw, 1.0f, ds + (int64_t)gi * ocg * ohw,
+                        (int)ohw, cp, (int)ohw, 1.0f, acc + (int64_t)gi * ocg * K, K);
+        }
+    }
+    return SN_OK;
+}
+
+typedef struct {
+    float *db;
+    const float *dout;
+    int64_t n, oc, ohw;
+} BiasJob;
+
+/* Each channel sums over samples and pixels in a fixed order (in double). */
+static int bias_range(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    BiasJob *j = ctx;
+    for (int64_t o = b; o < e; o++) {
+        double s = 0;
+        for (int64_t i = 0; i < j->n; i++) {
+            const float *p = j->dout + (i * j->oc + o) * j->ohw;
+            for (int64_t k = 0; k < j->ohw; k++) s += p[k];
+        }
+        j->db[o] += (float)s;
+    }
+    return SN_OK;
+}
+
+int conv2d_backward_params(float *dw, float *db, const float *dout, const float *x, const Conv2dGeom *g,
+                           int nthreads) {
+    if (db) {
+        BiasJob bj = {db, dout, g->n, g->oc, (int64_t)g->oh * g->ow};
+        if (nn_parallel(nthreads, g->oc, 1, bias_range, &bj) != SN_OK) return SN_ERR;
+    }
+    if (!dw) return SN_OK;
+    int slots = nn_sum_slots(nthreads, g->n);
+    ConvJob j = {.g = g, .x = x, .dout = dout, .stride = nn_scratch_stride(col_floats(g))};
+    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : slots, is_pointwise(g) ? 1 : col_floats(g));
+    if (!j.scratch) return SN_ERR;
+    int64_t size = (int64_t)g->oc * (g->c / g->groups) * g->kh * g->kw;
+    int rc = nn_sum_blocks(nthreads, g->n, size, dw, weight_block, &j);
+    nn_scratch_free(j.scratch);
+    return rc;
+}
+
+/* ---- LayerOps ---- */
+
+static int conv_check(const LayerConfig *c) {
+    if (c->in < 1) return sn_errorf("in_channels must be at least 1, got %d", c->in);
+    if (c->out < 1) return sn_errorf("out_channels must be at least 1, got %d", c->out);
+    for (int i = 0; i < 2; i++) {
+        if (c->kernel[i] < 1) return sn_errorf("kernel_size must be at least 1, got %d", c->kernel[i]);
+        if (c->stride[i] < 1) return sn_errorf("stride must be at least 1, got %d", c->stride[i]);
+        if (c->padding[i] < 0) return sn_errorf("padding must be non-negative, got %d", c->padding[i]);
+        if (c->dilation[i] < 1) return sn_errorf("dilation must be at least 1, got %d", c->dilation[i]);
+    }
+    if (c->groups < 1) return sn_errorf("groups must be at least 1, got %d", c->groups);
+    if (c->in % c->groups)
+        return sn_errorf("in_channels (%d) must be divisible by groups (%d)", c->in, c->groups);
+    if (c->out % c->groups)
+        return sn_errorf("out_channels (%d) must be divisible by groups (%d)", c->out, c->groups);
+    if (!(c->init_std >= 0)) return sn_errorf("init_std must be non-negative, got %g", (double)c->init_std);
+    return SN_OK;
+}
+
+static void conv_param_shapes(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b) {
+    (void)b;
+    *np = c->bias ? 2 : 1;
+    p[0] = (Shape){4, {c->out, c->in / c->groups, c->kernel[0], c->kernel[1]}};
+    p[1] = (Shape){1, {c->out}};
+    *nb = 0;
+}
+
+static int conv_out_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    char buf[160];
+    if (in->ndim != 4) return sn_errorf("expected a 4-d input [N, C, H, W], got %s", shape_fmt(in, buf, sizeof buf));
+    if (in->dim[1] != c->in)
+        return sn_errorf("input has %lld channels, weight expects %d", (long long)in->dim[1], c->in);
+    int64_t oh = conv_out_size(in->dim[2], c->kernel[0], c->stride[0], c->padding[0], c->dilation[0]);
+    int64_t ow = conv_out_size(in->dim[3], c->kernel[1], c->stride[1], c->padding[1], c->dilation[1]);
+    if (oh < 1 || ow < 1)
+        return sn_errorf("input %s is too small for kernel %dx%d with padding %dx%d and dilation %dx%d",
+                         shape_fmt(in, buf, sizeof buf), c->kernel[0], c->kernel[1], c->padding[0], c->padding[1],
+                         c->dilation[0], c->dilation[1]);
+    *out = (Shape){4, {in->dim[0], c->out, oh, ow}};
+    return SN_OK;
+}
+
+static int conv_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
+    Conv2dGeom g;
+    Shape s = shape_of(in[0]);
+    conv2d_geom(&g, &n->cfg, &s);
+    return conv2d_forward(tensor_data(out), tensor_data(in[0]), tensor_data(&n->param[0]),
+                          n->nparams > 1 ? tensor_data(&n->param[1]) : NULL, &g, run->nthreads);
+}
+
+static int conv_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
+                         const LayerRun *run) {
+    Conv2dGeom g;
+    Shape s = shape_of(in[0]);
+    conv2d_geom(&g, &n->cfg, &s);
+    if (d_in[0] &&
+        conv2d_backward_input(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->param[0]), &g,
+                              run->nthreads) != SN_OK)
+        return SN_ERR;
+    if (!run->want_param_grads) return SN_OK;
+    return conv2d_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL,
+                                  tensor_data(d_out), tensor_data(in[0]), &g, run->nthreads);
+}
+
+static void conv_init(Node *n, uint64_t seed, const char *purpose) {
+    const LayerConfig *c = &n->cfg;
+    double rf = (double)c->kernel[0] * c->kernel[1];
+    double fan_in = (double)(c->in / c->groups) * rf, fan_out = (double)c->out * rf; /* as torch.nn.init */
+    layer_init_fill(tensor_data(&n->param[0]), tensor_numel(&n->param[0]), c->init, fan_in, fan_out, c->init_std, seed,
+                    layer_param_stream(purpose, n->name, "weight"));
+    if (n->nparams > 1)
+        layer_init_bias(tensor_data(&n->param[1]), tensor_numel(&n->param[1]), c->init, fan_in, seed,
+                        layer_param_stream(purpose, n->name, "bias"));
+}
+
+const LayerOps layer_conv2d_ops = {"conv2d", 1, 0, conv_check, conv_param_shapes, conv_out_shape,
+                                   conv_forward, conv_backward, conv_init};

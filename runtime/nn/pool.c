@@ -1,0 +1,323 @@
+/* nn/pool.c — max, average and adaptive average 2-d pooling (see pool.h)
+ * and their LayerOps. Each (sample, channel) plane is independent, so the
+ * kernels loop over planes in parallel; windows follow PyTorch exactly
+ * (floor mode, padding at most half the kernel). */
+#include "nn/pool.h"
+
+#include <math.h>
+
+#include "error.h"
+
+void pool_geom(PoolGeom *g, const LayerConfig *c, LayerKind kind, const Shape *in) {
+    g->planes = in->dim[0] * in->dim[1];
+    g->h = (int)in->dim[2], g->w = (int)in->dim[3];
+    g->kh = c->kernel[0], g->kw = c->kernel[1];
+    g->sh = c->stride[0], g->sw = c->stride[1];
+    g->ph = c->padding[0], g->pw = c->padding[1];
+    g->count_include_pad = c->count_include_pad;
+    if (kind == LAYER_ADAPTIVE_AVGPOOL2D) {
+        g->oh = c->output_size[0], g->ow = c->output_size[1];
+    } else {
+        g->oh = (g->h + 2 * g->ph - g->kh) / g->sh + 1;
+        g->ow = (g->w + 2 * g->pw - g->kw) / g->sw + 1;
+    }
+}
+
+static int64_t grain_for(int64_t n, int nthreads) {
+    int64_t g = n / (8 * (int64_t)(nthreads > 0 ? nthreads : 1));
+    return g < 1 ? 1 : g;
+}
+
+typedef struct {
+    const PoolGeom *g;
+    float *out, *argmax;
+    const float *x, *dout, *idx;
+} PoolJob;
+
+static int max_fwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    PoolJob *j = ctx;
+    const PoolGeom *g = j->g;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    for (int64_t p = b; p < e; p++) {
+        const float *x = j->x + p * hw;
+        float *o = j->out + p * ohw, *am = j->argmax ? j->argmax + p * ohw : NULL;
+        for (int oh = 0; oh < g->oh; oh++) {
+            int hs = oh * g->sh - g->ph, he = hs + g->kh < g->h ? hs + g->kh : g->h;
+            if (hs < 0) hs = 0;
+            for (int ow = 0; ow < g->ow; ow++) {
+                int ws = ow * g->sw - g->pw, we = ws + g->kw < g->w ? ws + g->kw : g->w;
+                if (ws < 0) ws = 0;
+                float best = -INFINITY;
+                int bi = hs * g->w + ws;
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) {
+                        float v = x[ih * g->w + iw];
+                        if (v > best || isnan(v)) best = v, bi = ih * g->w + iw; /* as PyTorch: NaN wins */
+                    }
+                o[oh * g->ow + ow] = best;
+                if (am) am[oh * g->ow + ow] = (float)bi;
+            }
+        }
+    }
+    return SN_OK;
+}
+
+int maxpool2d_forward(float *out, float *argmax, const float *x, const PoolGeom *g, int nthreads) {
+    PoolJob j = {.g = g, .out = out, .argmax = argmax, .x = x};
+    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), max_fwd, &j);
+}
+
+static int max_bwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    PoolJob *j = ctx;
+    const PoolGeom *g = j->g;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    for (int64_t p = b; p < e; p++) {
+        float *dx = j->out + p * hw;
+        const float *dy = j->dout + p * ohw, *am = j->idx + p * ohw;
+        for (int64_t k = 0; k < ohw; k++) dx[(int64_t)am[k]] += dy[k];
+    }
+    return SN_OK;
+}
+
+int maxpool2d_backward(float *dx, const float *dout, const float *argmax, const PoolGeom *g, int nthreads) {
+    PoolJob j = {.g = g, .out = dx, .dout = dout, .idx = argmax};
+    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), max_bwd, &j);
+}
+
+/* Window of output (oh, ow) for average pooling: [hs, he) x [ws, we) and
+ * the divisor PyTorch uses. */
+static inline float avg_window(const PoolGeom *g, int oh, int ow, int *hs, int *he, int *ws, int *we) {
+    int h0 = oh * g->sh - g->ph, w0 = ow * g->sw - g->pw;
+    int h1 = h0 + g->kh < g->h + g->ph ? h0 + g->kh : g->h + g->ph;
+    int w1 = w0 + g->kw < g->w + g->pw ? w0 + g->kw : g->w + g->pw;
+    int padded = (h1 - h0) * (w1 - w0);
+    if (h0 < 0) h0 = 0;
+    if (w0 < 0) w0 = 0;
+    if (h1 > g->h) h1 = g->h;
+    if (w1 > g->w) w1 = g->w;
+    *hs = h0, *he = h1, *ws = w0, *we = w1;
+    return (float)(g->count_include_pad ? padded : (h1 - h0) * (w1 - w0));
+}
+
+static int avg_fwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    PoolJob *j = ctx;
+    const PoolGeom *g = j->g;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    for (int64_t p = b; p < e; p++) {
+        const float *x = j->x + p * hw;
+        float *o = j->out + p * ohw;
+        for (int oh = 0; oh < g->oh; oh++)
+            for (int ow = 0; ow < g->ow; ow++) {
+                int hs, he, ws, we;
+                float div = avg_window(g, oh, ow, &hs, &he, &ws, &we), s = 0;
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) s += x[ih * g->w + iw];
+                o[oh * g->ow + ow] = s / div;
+            }
+    }
+    return SN_OK;
+}
+
+int avgpool2d_forward(float *out, const float *x, const PoolGeom *g, int nthreads) {
+    PoolJob j = {.g = g, .out = out, .x = x};
+    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), avg_fwd, &j);
+}
+
+static int avg_bwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    PoolJob *j = ctx;
+    const PoolGeom *g = j->g;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    for (int64_t p = b; p < e; p++) {
+        float *dx = j->out + p * hw;
+        const float *dy = j->dout + p * ohw;
+        for (int oh = 0; oh < g->oh; oh++)
+            for (int ow = 0; ow < g->ow; ow++) {
+                int hs, he, ws, we;
+                float v = dy[oh * g->ow + ow] / avg_window(g, oh, ow, &hs, &he, &ws, &we);
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) dx[ih * g->w + iw] += v;
+            }
+    }
+    return SN_OK;
+}
+
+int avgpool2d_backward(float *dx, const float *dout, const PoolGeom *g, int nthreads) {
+    PoolJob j = {.g = g, .out = dx, .dout = dout};
+    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), avg_bwd, &j);
+}
+
+static inline void adaptive_range(int i, int in, int out, int *s, int *e) {
+    *s = (int)(((int64_t)i * in) / out);
+    *e = (int)(((int64_t)(i + 1) * in + out - 1) / out);
+}
+
+static int adaptive_fwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    PoolJob *j = ctx;
+    const PoolGeom *g = j->g;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    for (int64_t p = b; p < e; p++) {
+        const float *x = j->x + p * hw;
+        float *o = j->out + p * ohw;
+        for (int oh = 0; oh < g->oh; oh++) {
+            int hs, he;
+            adaptive_range(oh, g->h, g->oh, &hs, &he);
+            for (int ow = 0; ow < g->ow; ow++) {
+                int ws, we;
+                adaptive_range(ow, g->w, g->ow, &ws, &we);
+                float s = 0;
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) s += x[ih * g->w + iw];
+                o[oh * g->ow + ow] = s / (float)((he - hs) * (we - ws));
+            }
+        }
+    }
+    return SN_OK;
+}
+
+int adaptive_avgpool2d_forward(float *out, const float *x, const PoolGeom *g, int nthreads) {
+    PoolJob j = {.g = g, .out = out, .x = x};
+    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), adaptive_fwd, &j);
+}
+
+static int adaptive_bwd(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    PoolJob *j = ctx;
+    const PoolGeom *g = j->g;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    for (int64_t p = b; p < e; p++) {
+        float *dx = j->out + p * hw;
+        const float *dy = j->dout + p * ohw;
+        for (int oh = 0; oh < g->oh; oh++) {
+            int hs, he;
+            adaptive_range(oh, g->h, g->oh, &hs, &he);
+            for (int ow = 0; ow < g->ow; ow++) {
+                int ws, we;
+                adaptive_range(ow, g->w, g->ow, &ws, &we);
+                float v = dy[oh * g->ow + ow] / (float)((he - hs) * (we - ws));
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) dx[ih * g->w + iw] += v;
+            }
+        }
+    }
+    return SN_OK;
+}
+
+int adaptive_avgpool2d_backward(float *dx, const float *dout, const PoolGeom *g, int nthreads) {
+    PoolJob j = {.g = g, .out = dx, .dout = dout};
+    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), adaptive_bwd, &j);
+}
+
+/* ---- LayerOps ---- */
+
+static int pool_check(const LayerConfig *c) {
+    for (int i = 0; i < 2; i++) {
+        if (c->kernel[i] < 1) return sn_errorf("kernel_size must be at least 1, got %d", c->kernel[i]);
+        if (c->stride[i] < 1) return sn_errorf("stride must be at least 1, got %d", c->stride[i]);
+        if (c->padding[i] < 0) return sn_errorf("padding must be non-negative, got %d", c->padding[i]);
+        if (c->padding[i] > c->kernel[i] / 2)
+            return sn_errorf("padding (%d) must be at most half the kernel size (%d)", c->padding[i], c->kernel[i]);
+    }
+    return SN_OK;
+}
+
+static int adaptive_check(const LayerConfig *c) {
+    if (c->output_size[0] < 1 || c->output_size[1] < 1)
+        return sn_errorf("output_size must be at least 1, got %dx%d", c->output_size[0], c->output_size[1]);
+    return SN_OK;
+}
+
+static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b) {
+    (void)c, (void)p, (void)b;
+    *np = 0, *nb = 0;
+}
+
+static int expect_4d(const Shape *in) {
+    char buf[160];
+    if (in->ndim != 4) return sn_errorf("expected a 4-d input [N, C, H, W], got %s", shape_fmt(in, buf, sizeof buf));
+    return SN_OK;
+}
+
+static int pool_out_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    if (expect_4d(in) != SN_OK) return SN_ERR;
+    int64_t oh = (in->dim[2] + 2 * c->padding[0] - c->kernel[0]), ow = (in->dim[3] + 2 * c->padding[1] - c->kernel[1]);
+    if (oh < 0 || ow < 0) {
+        char buf[160];
+        return sn_errorf("input %s is too small for kernel %dx%d with padding %dx%d", shape_fmt(in, buf, sizeof buf),
+                         c->kernel[0], c->kernel[1], c->padding[0], c->padding[1]);
+    }
+    *out = (Shape){4, {in->dim[0], in->dim[1], oh / c->stride[0] + 1, ow / c->stride[1] + 1}};
+    return SN_OK;
+}
+
+static int adaptive_out_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    if (expect_4d(in) != SN_OK) return SN_ERR;
+    if (in->dim[2] < 1 || in->dim[3] < 1) {
+        char buf[160];
+        return sn_errorf("input %s has an empty plane", shape_fmt(in, buf, sizeof buf));
+    }
+    *out = (Shape){4, {in->dim[0], in->dim[1], c->output_size[0], c->output_size[1]}};
+    return SN_OK;
+}
+
+static void geom_of(PoolGeom *g, const Node *n, const Tensor *x) {
+    Shape s = shape_of(x);
+    pool_geom(g, &n->cfg, n->kind, &s);
+}
+
+static int max_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
+    PoolGeom g;
+    geom_of(&g, n, in[0]);
+    Shape s = shape_of(out);
+    if (nn_ensure(&n->saved, &s, 0) != SN_OK) return SN_ERR;
+    return maxpool2d_forward(tensor_data(out), tensor_data(&n->saved), tensor_data(in[0]), &g, run->nthreads);
+}
+
+static int max_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
+                        const LayerRun *run) {
+    if (!d_in[0]) return SN_OK;
+    PoolGeom g;
+    geom_of(&g, n, in[0]);
+    return maxpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->saved), &g, run->nthreads);
+}
+
+static int avg_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
+    PoolGeom g;
+    geom_of(&g, n, in[0]);
+    return avgpool2d_forward(tensor_data(out), tensor_data(in[0]), &g, run->nthreads);
+}
+
+static int avg_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
+                        const LayerRun *run) {
+    if (!d_in[0]) return SN_OK;
+    PoolGeom g;
+    geom_of(&g, n, in[0]);
+    return avgpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), &g, run->nthreads);
+}
+
+static int adaptive_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
+    PoolGeom g;
+    geom_of(&g, n, in[0]);
+    return adaptive_avgpool2d_forward(tensor_data(out), tensor_data(in[0]), &g, run->nthreads);
+}
+
+static int adaptive_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
+                             const LayerRun *run) {
+    if (!d_in[0]) return SN_OK;
+    PoolGeom g;
+    geom_of(&g, n, in[0]);
+    return adaptive_avgpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), &g, run->nthreads);
+}
+
+static void no_init(Node *n, uint64_t seed, const char *purpose) { (void)n, (void)seed, (void)purpose; }
+
+const LayerOps layer_maxpool2d_ops = {"maxpool2d", 1, 0, pool_check, no_params, pool_out_shape,
+                                      max_forward, max_backward, no_init};
+const LayerOps layer_avgpool2d_ops = {"avgpool2d", 1, 0, pool_check, no_params, pool_out_shape,
+                                      avg_forward, avg_backward, no_init};
+const LayerOps layer_adaptive_avgpool2d_ops = {"adaptive_avgpool2d", 1, 0, adaptive_check, no_params,
+                                               adaptive_out_shape, adaptive_forward, adaptive_backward, no_init};

@@ -1,0 +1,88 @@
+/* nn/structural.c — layers that move data but compute nothing: flatten and
+ * identity (forward is a view of the input, no copy) and add (the join of a
+ * residual connection, two inputs of equal shape, no broadcasting). */
+#include <string.h>
+
+#include "error.h"
+#include "nn/layer.h"
+
+static int no_check(const LayerConfig *c) {
+    (void)c;
+    return SN_OK;
+}
+
+static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b) {
+    (void)c, (void)p, (void)b;
+    *np = 0, *nb = 0;
+}
+
+static void no_init(Node *n, uint64_t seed, const char *purpose) { (void)n, (void)seed, (void)purpose; }
+
+static int flatten_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    (void)c;
+    if (in->ndim < 1) return sn_errorf("expected an input with a batch dimension, got a scalar");
+    *out = (Shape){2, {in->dim[0], shape_numel(in->ndim - 1, in->dim + 1)}};
+    return SN_OK;
+}
+
+static int same_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    (void)c;
+    *out = in[0];
+    return SN_OK;
+}
+
+/* Alias kinds: `out` is empty on entry and becomes a view of the input. */
+static int view_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
+    (void)run;
+    Shape s = shape_of(in[0]);
+    if (n->kind == LAYER_FLATTEN) s = (Shape){2, {in[0]->shape[0], tensor_row_numel(in[0])}};
+    return tensor_reshape(out, in[0], s.ndim, s.dim);
+}
+
+static int copy_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
+                         const LayerRun *run) {
+    (void)n, (void)in, (void)run;
+    if (!d_in[0]) return SN_OK;
+    float *dx = tensor_data(d_in[0]);
+    const float *dy = tensor_data(d_out);
+    for (int64_t i = 0, cnt = tensor_numel(d_out); i < cnt; i++) dx[i] += dy[i];
+    return SN_OK;
+}
+
+static int add_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    (void)c;
+    if (!shape_equal(&in[0], &in[1])) {
+        char a[160], b[160];
+        return sn_errorf("inputs have different shapes %s and %s", shape_fmt(&in[0], a, sizeof a),
+                         shape_fmt(&in[1], b, sizeof b));
+    }
+    *out = in[0];
+    return SN_OK;
+}
+
+static int add_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
+    (void)n, (void)run;
+    float *y = tensor_data(out);
+    const float *a = tensor_data(in[0]), *b = tensor_data(in[1]);
+    for (int64_t i = 0, cnt = tensor_numel(out); i < cnt; i++) y[i] = a[i] + b[i];
+    return SN_OK;
+}
+
+static int add_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
+                        const LayerRun *run) {
+    (void)n, (void)in, (void)run;
+    const float *dy = tensor_data(d_out);
+    int64_t cnt = tensor_numel(d_out);
+    for (int k = 0; k < 2; k++) {
+        if (!d_in[k]) continue;
+        float *dx = tensor_data(d_in[k]);
+        for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i];
+    }
+    return SN_OK;
+}
+
+const LayerOps layer_flatten_ops = {"flatten", 1, 1, no_check, no_params, flatten_shape,
+                                    view_forward, copy_backward, no_init};
+const LayerOps layer_identity_ops = {"identity", 1, 1, no_check, no_params, same_shape,
+                                     view_forward, copy_backward, no_init};
+const LayerOps layer_add_ops = {"add", 2, 0, no_check, no_params, add_shape, add_forward, add_backward, no_init};
