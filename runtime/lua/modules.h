@@ -9,9 +9,13 @@
 
 int luaopen_sanity_tensor(lua_State *L);
 int luaopen_sanity_rng(lua_State *L);
+int luaopen_sanity_nn(lua_State *L);
+int luaopen_sanity_model(lua_State *L);
 
 #define SANITY_MODULES(X) \
     X(tensor)             \
-    X(rng)
+    X(rng)                \
+    X(nn)                 \
+    X(model)
 
 #endif

@@ -25,12 +25,20 @@ static int act_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     ActJob *j = ctx;
     float *restrict y = j->y;
     const float *restrict x = j->x;
+    const float slope = j->slope;
+    /* loads and selects written unconditionally so the loops vectorize */
     switch (j->act) {
     case A_RELU:
-        for (int64_t i = b; i < e; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+        for (int64_t i = b; i < e; i++) {
+            float v = x[i];
+            y[i] = v > 0 ? v : 0.0f;
+        }
         break;
     case A_LEAKY:
-        for (int64_t i = b; i < e; i++) y[i] = x[i] > 0 ? x[i] : x[i] * j->slope;
+        for (int64_t i = b; i < e; i++) {
+            float v = x[i], n = v * slope;
+            y[i] = v > 0 ? v : n;
+        }
         break;
     case A_TANH:
         for (int64_t i = b; i < e; i++) y[i] = tanhf(x[i]);
@@ -51,12 +59,19 @@ static int act_bwd(void *ctx, int64_t b, int64_t e, int worker) {
     ActJob *j = ctx;
     float *restrict dx = j->y;
     const float *restrict v = j->x, *restrict dy = j->dy;
+    const float slope = j->slope;
     switch (j->act) {
     case A_RELU:
-        for (int64_t i = b; i < e; i++) dx[i] += v[i] > 0 ? dy[i] : 0.0f;
+        for (int64_t i = b; i < e; i++) {
+            float g = dy[i];
+            dx[i] += v[i] > 0 ? g : 0.0f;
+        }
         break;
     case A_LEAKY:
-        for (int64_t i = b; i < e; i++) dx[i] += v[i] > 0 ? dy[i] : dy[i] * j->slope;
+        for (int64_t i = b; i < e; i++) {
+            float g = dy[i], n = g * slope;
+            dx[i] += v[i] > 0 ? g : n;
+        }
         break;
     case A_TANH:
         for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (1.0f - v[i] * v[i]);

@@ -49,74 +49,93 @@ static inline void zero_run(float *d, int64_t n) {
     for (; i < n; i++) d[i] = 0;
 }
 
-/* Output positions o in [*lo, *hi) read input o*s + off inside [0, n). */
-static void valid_range(int off, int s, int n, int out, int *lo, int *hi) {
-    int a = off >= 0 ? 0 : (-off + s - 1) / s;
-    int b = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
-    if (a > out) a = out;
-    if (b > out) b = out;
-    if (b < a) b = a;
-    *lo = a, *hi = b;
+int64_t conv2d_pad_floats(const Conv2dGeom *g) {
+    if (g->ph == 0 && g->pw == 0) return 0;
+    return (int64_t)(g->c / g->groups) * (g->h + 2 * g->ph) * (g->w + 2 * g->pw);
 }
 
-void conv2d_im2col(float *col, const float *x, int c0, int cg, const Conv2dGeom *g) {
-    const int64_t ohw = (int64_t)g->oh * g->ow;
+/* Channels [c0, c0+cg) of one sample as zero-padded planes [cg, Hp, Wp] in
+ * xp, so the row copies below need no bounds logic. Returns the planes to
+ * read: xp, or x itself when there is no padding. */
+static const float *padded(float *xp, const float *x, int c0, int cg, const Conv2dGeom *g) {
+    const float *xc = x + (int64_t)c0 * g->h * g->w;
+    if (g->ph == 0 && g->pw == 0) return xc;
+    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
     for (int c = 0; c < cg; c++) {
-        const float *xc = x + (int64_t)(c0 + c) * g->h * g->w;
-        for (int ki = 0; ki < g->kh; ki++) {
-            int offh = ki * g->dh - g->ph;
+        float *p = xp + (int64_t)c * hp * wp;
+        const float *src = xc + (int64_t)c * g->h * g->w;
+        zero_run(p, (int64_t)g->ph * wp);
+        for (int i = 0; i < g->h; i++) {
+            float *r = p + (int64_t)(i + g->ph) * wp;
+            zero_run(r, g->pw);
+            copy_run(r + g->pw, src + (int64_t)i * g->w, g->w);
+            zero_run(r + g->pw + g->w, g->pw);
+        }
+        zero_run(p + (int64_t)(g->h + g->ph) * wp, (int64_t)g->ph * wp);
+    }
+    return xp;
+}
+
+void conv2d_im2col(float *col, float *xp, const float *x, int c0, int cg, const Conv2dGeom *g) {
+    const int64_t ohw = (int64_t)g->oh * g->ow;
+    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    const float *base = padded(xp, x, c0, cg, g);
+    for (int c = 0; c < cg; c++)
+        for (int ki = 0; ki < g->kh; ki++)
             for (int kj = 0; kj < g->kw; kj++) {
-                int offw = kj * g->dw - g->pw, lo, hi;
-                valid_range(offw, g->sw, g->w, g->ow, &lo, &hi);
                 float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * ohw;
+                const float *src = base + (int64_t)c * hp * wp + (int64_t)ki * g->dh * wp + (int64_t)kj * g->dw;
                 for (int oh = 0; oh < g->oh; oh++) {
                     float *r = row + (int64_t)oh * g->ow;
-                    int ih = oh * g->sh + offh;
-                    if (ih < 0 || ih >= g->h) {
-                        zero_run(r, g->ow);
-                        continue;
-                    }
-                    const float *src = xc + (int64_t)ih * g->w + offw;
-                    zero_run(r, lo);
+                    const float *s = src + (int64_t)oh * g->sh * wp;
                     if (g->sw == 1)
-                        copy_run(r + lo, src + lo, hi - lo);
+                        copy_run(r, s, g->ow);
                     else
-                        for (int o = lo; o < hi; o++) r[o] = src[(int64_t)o * g->sw];
-                    zero_run(r + hi, g->ow - hi);
+                        for (int o = 0; o < g->ow; o++) r[o] = s[(int64_t)o * g->sw];
                 }
             }
-        }
-    }
 }
 
-void conv2d_col2im(float *dx, const float *col, int c0, int cg, const Conv2dGeom *g) {
+void conv2d_col2im(float *dx, float *dxp, const float *col, int c0, int cg, const Conv2dGeom *g) {
     const int64_t ohw = (int64_t)g->oh * g->ow;
-    for (int c = 0; c < cg; c++) {
-        float *dxc = dx + (int64_t)(c0 + c) * g->h * g->w;
-        for (int ki = 0; ki < g->kh; ki++) {
-            int offh = ki * g->dh - g->ph;
+    const int pad = g->ph || g->pw, hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    float *base = pad ? dxp : dx + (int64_t)c0 * g->h * g->w;
+    if (pad) zero_run(dxp, (int64_t)cg * hp * wp);
+    for (int c = 0; c < cg; c++)
+        for (int ki = 0; ki < g->kh; ki++)
             for (int kj = 0; kj < g->kw; kj++) {
-                int offw = kj * g->dw - g->pw, lo, hi;
-                valid_range(offw, g->sw, g->w, g->ow, &lo, &hi);
                 const float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * ohw;
+                float *dst = base + (int64_t)c * hp * wp + (int64_t)ki * g->dh * wp + (int64_t)kj * g->dw;
                 for (int oh = 0; oh < g->oh; oh++) {
-                    int ih = oh * g->sh + offh;
-                    if (ih < 0 || ih >= g->h) continue;
                     const float *r = row + (int64_t)oh * g->ow;
-                    float *dst = dxc + (int64_t)ih * g->w + offw;
+                    float *d = dst + (int64_t)oh * g->sh * wp;
                     if (g->sw == 1)
-                        for (int o = lo; o < hi; o++) dst[o] += r[o];
+                        for (int o = 0; o < g->ow; o++) d[o] += r[o];
                     else
-                        for (int o = lo; o < hi; o++) dst[(int64_t)o * g->sw] += r[o];
+                        for (int o = 0; o < g->ow; o++) d[(int64_t)o * g->sw] += r[o];
                 }
             }
+    if (!pad) return;
+    for (int c = 0; c < cg; c++) /* the interior of the padded planes back into dx */
+        for (int i = 0; i < g->h; i++) {
+            float *d = dx + ((int64_t)(c0 + c) * g->h + i) * g->w;
+            const float *p = dxp + ((int64_t)c * hp + i + g->ph) * wp + g->pw;
+            for (int k = 0; k < g->w; k++) d[k] += p[k];
         }
-    }
 }
 
 /* 1x1, stride 1, no padding: the input planes are the columns already. */
 static int is_pointwise(const Conv2dGeom *g) {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+static int64_t col_floats(const Conv2dGeom *g) {
+    return (int64_t)(g->c / g->groups) * g->kh * g->kw * g->oh * g->ow;
+}
+
+/* Per-worker scratch: one group's columns, then its padded planes. */
+static int64_t scratch_floats(const Conv2dGeom *g) {
+    return nn_scratch_stride(col_floats(g)) + conv2d_pad_floats(g);
 }
 
 typedef struct {
@@ -132,7 +151,7 @@ static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
     const Conv2dGeom *g = j->g;
     const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
     const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
-    float *col = j->scratch + worker * j->stride;
+    float *col = j->scratch + worker * j->stride, *xp = col + nn_scratch_stride(col_floats(g));
     for (int64_t s = b; s < e; s++) {
         const float *xs = j->x + s * g->c * hw;
         float *os = j->out + s * g->oc * ohw;
@@ -141,7 +160,7 @@ static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
             if (is_pointwise(g))
                 cp = xs + (int64_t)gi * cg * hw;
             else
-                conv2d_im2col(col, xs, gi * cg, cg, g);
+                conv2d_im2col(col, xp, xs, gi * cg, cg, g);
             float *og = os + (int64_t)gi * ocg * ohw;
             if (j->b)
                 for (int o = 0; o < ocg; o++) {
@@ -160,15 +179,11 @@ static int64_t grain_for(int64_t n, int nthreads) {
     return g < 1 ? 1 : g;
 }
 
-static int64_t col_floats(const Conv2dGeom *g) {
-    return (int64_t)(g->c / g->groups) * g->kh * g->kw * g->oh * g->ow;
-}
-
 int conv2d_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int nthreads) {
     int64_t grain = grain_for(g->n, nthreads);
     int workers = nn_workers(nthreads, g->n, grain);
-    ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .stride = nn_scratch_stride(col_floats(g))};
-    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : workers, is_pointwise(g) ? 1 : col_floats(g));
+    ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .stride = nn_scratch_stride(scratch_floats(g))};
+    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : workers, is_pointwise(g) ? 1 : scratch_floats(g));
     if (!j.scratch) return SN_ERR;
     int rc = nn_parallel(nthreads, g->n, grain, forward_range, &j);
     nn_scratch_free(j.scratch);
@@ -180,7 +195,7 @@ static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
     const Conv2dGeom *g = j->g;
     const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
     const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
-    float *col = j->scratch + worker * j->stride;
+    float *col = j->scratch + worker * j->stride, *dxp = col + nn_scratch_stride(col_floats(g));
     for (int64_t s = b; s < e; s++) {
         float *dxs = j->out + s * g->c * hw;
         const float *ds = j->dout + s * g->oc * ohw;
@@ -192,7 +207,7 @@ static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
             } else {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)ohw, ocg, 1.0f, wg, K, dg, (int)ohw, 0.0f,
                             col, (int)ohw);
-                conv2d_col2im(dxs, col, gi * cg, cg, g);
+                conv2d_col2im(dxs, dxp, col, gi * cg, cg, g);
             }
         }
     }
@@ -202,8 +217,8 @@ static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
 int conv2d_backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
     int64_t grain = grain_for(g->n, nthreads);
     int workers = nn_workers(nthreads, g->n, grain);
-    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout, .stride = nn_scratch_stride(col_floats(g))};
-    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : workers, is_pointwise(g) ? 1 : col_floats(g));
+    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout, .stride = nn_scratch_stride(scratch_floats(g))};
+    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : workers, is_pointwise(g) ? 1 : scratch_floats(g));
     if (!j.scratch) return SN_ERR;
     int rc = nn_parallel(nthreads, g->n, grain, backward_input_range, &j);
     nn_scratch_free(j.scratch);
@@ -215,7 +230,7 @@ static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot)
     const Conv2dGeom *g = j->g;
     const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
     const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
-    float *col = j->scratch + slot * j->stride;
+    float *col = j->scratch + slot * j->stride, *xp = col + nn_scratch_stride(col_floats(g));
     for (int64_t s = s0; s < s1; s++) {
         const float *xs = j->x + s * g->c * hw, *ds = j->dout + s * g->oc * ohw;
         for (int gi = 0; gi < g->groups; gi++) {
@@ -223,7 +238,7 @@ static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot)
             if (is_pointwise(g))
                 cp = xs + (int64_t)gi * cg * hw;
             else
-                conv2d_im2col(col, xs, gi * cg, cg, g);
+                conv2d_im2col(col, xp, xs, gi * cg, cg, g);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, K, (int)ohw, 1.0f, ds + (int64_t)gi * ocg * ohw,
                         (int)ohw, cp, (int)ohw, 1.0f, acc + (int64_t)gi * ocg * K, K);
         }
@@ -260,8 +275,8 @@ int conv2d_backward_params(float *dw, float *db, const float *dout, const float 
     }
     if (!dw) return SN_OK;
     int slots = nn_sum_slots(nthreads, g->n);
-    ConvJob j = {.g = g, .x = x, .dout = dout, .stride = nn_scratch_stride(col_floats(g))};
-    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : slots, is_pointwise(g) ? 1 : col_floats(g));
+    ConvJob j = {.g = g, .x = x, .dout = dout, .stride = nn_scratch_stride(scratch_floats(g))};
+    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : slots, is_pointwise(g) ? 1 : scratch_floats(g));
     if (!j.scratch) return SN_ERR;
     int64_t size = (int64_t)g->oc * (g->c / g->groups) * g->kh * g->kw;
     int rc = nn_sum_blocks(nthreads, g->n, size, dw, weight_block, &j);

@@ -34,10 +34,12 @@ int conv2d_backward_input(float *dx, const float *dout, const float *w, const Co
 int conv2d_backward_params(float *dw, float *db, const float *dout, const float *x, const Conv2dGeom *g,
                            int nthreads);
 
-/* One sample, channels [c0, c0+cg): col[cg*KH*KW, OH*OW] (zeros where the
- * window is in the padding). */
-void conv2d_im2col(float *col, const float *x, int c0, int cg, const Conv2dGeom *g);
-/* The adjoint: dx[C, H, W] += col scattered back. */
-void conv2d_col2im(float *dx, const float *col, int c0, int cg, const Conv2dGeom *g);
+/* Scratch floats im2col/col2im need for zero-padded planes (0 without padding). */
+int64_t conv2d_pad_floats(const Conv2dGeom *g);
+/* One sample x[C, H, W], channels [c0, c0+cg): col[cg*KH*KW, OH*OW] (zeros
+ * where the window is in the padding). xp: conv2d_pad_floats(g) scratch. */
+void conv2d_im2col(float *col, float *xp, const float *x, int c0, int cg, const Conv2dGeom *g);
+/* The adjoint: dx[C, H, W] += col scattered back. dxp: conv2d_pad_floats(g) scratch. */
+void conv2d_col2im(float *dx, float *dxp, const float *col, int c0, int cg, const Conv2dGeom *g);
 
 #endif

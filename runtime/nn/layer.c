@@ -170,6 +170,13 @@ void layer_init_fill(float *w, int64_t n, InitKind kind, double fan_in, double f
     }
 }
 
+void layer_init_bias(float *b, int64_t n, InitKind kind, double fan_in, uint64_t seed, uint64_t stream) {
+    if (kind == INIT_KAIMING_UNIFORM)
+        layer_init_uniform(b, n, fan_in > 0 ? (float)(1.0 / sqrt(fan_in)) : 0.0f, seed, stream);
+    else
+        memset(b, 0, sizeof(float) * (size_t)n);
+}
+
 /* ---- shapes ---- */
 
 Shape shape_of(const Tensor *t) {

@@ -122,15 +122,6 @@ static int lin_backward(Node *n, const Tensor *const *in, const Tensor *d_out, T
                                   tensor_data(d_out), tensor_data(in[0]), N, n->cfg.in, n->cfg.out, run->nthreads);
 }
 
-/* Bias of a weight initialized by `kind`: PyTorch's U(+-1/sqrt(fan_in)) for
- * its default, zeros for the others (as Keras and most papers). */
-void layer_init_bias(float *b, int64_t n, InitKind kind, double fan_in, uint64_t seed, uint64_t stream) {
-    if (kind == INIT_KAIMING_UNIFORM)
-        layer_init_uniform(b, n, fan_in > 0 ? (float)(1.0 / sqrt(fan_in)) : 0.0f, seed, stream);
-    else
-        memset(b, 0, sizeof(float) * (size_t)n);
-}
-
 static void lin_init(Node *n, uint64_t seed, const char *purpose) {
     const LayerConfig *c = &n->cfg;
     layer_init_fill(tensor_data(&n->param[0]), tensor_numel(&n->param[0]), c->init, c->in, c->out, c->init_std, seed,

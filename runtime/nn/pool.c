@@ -34,11 +34,35 @@ typedef struct {
     const float *x, *dout, *idx;
 } PoolJob;
 
+/* The common 2x2 stride-2 unpadded case, same scan order and tie/NaN rule
+ * as the general loop below. */
+static void max_fwd_2x2(const PoolGeom *g, float *restrict o, float *restrict am, const float *restrict x) {
+    for (int oh = 0; oh < g->oh; oh++) {
+        const float *r0 = x + (int64_t)2 * oh * g->w, *r1 = r0 + g->w;
+        int base = 2 * oh * g->w;
+        for (int ow = 0; ow < g->ow; ow++) {
+            float v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+            int off[4] = {0, 1, g->w, g->w + 1};
+            float best = -INFINITY;
+            int bi = 0;
+            for (int k = 0; k < 4; k++)
+                if (v[k] > best || isnan(v[k])) best = v[k], bi = off[k];
+            o[oh * g->ow + ow] = best;
+            if (am) am[oh * g->ow + ow] = (float)(base + 2 * ow + bi);
+        }
+    }
+}
+
 static int max_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     PoolJob *j = ctx;
     const PoolGeom *g = j->g;
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0) {
+        for (int64_t p = b; p < e; p++)
+            max_fwd_2x2(g, j->out + p * ohw, j->argmax ? j->argmax + p * ohw : NULL, j->x + p * hw);
+        return SN_OK;
+    }
     for (int64_t p = b; p < e; p++) {
         const float *x = j->x + p * hw;
         float *o = j->out + p * ohw, *am = j->argmax ? j->argmax + p * ohw : NULL;

@@ -2,6 +2,8 @@
 #include "fixture.h"
 
 #include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "error.h"
 #include "test.h"
@@ -63,4 +65,57 @@ int fixture_attr(const char *file, const char *obj, const char *attr, double *ou
     if (f >= 0) H5Fclose(f);
     H5Eset_auto2(H5E_DEFAULT, fn, data);
     return rc;
+}
+
+int fixture_attr_string(const char *file, const char *obj, const char *attr, char *buf, size_t n) {
+    const char *path = test_fixture(file);
+    H5E_auto2_t fn;
+    void *data;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    int rc = SN_ERR;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), a = -1, ft = -1, mt = -1;
+    if (f >= 0) a = H5Aopen_by_name(f, obj, attr, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0) ft = H5Aget_type(a);
+    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
+        mt = H5Tcopy(H5T_C_S1);
+        H5Tset_cset(mt, H5Tget_cset(ft)); /* h5py writes UTF-8 */
+        if (H5Tis_variable_str(ft) > 0) {
+            char *s = NULL;
+            H5Tset_size(mt, H5T_VARIABLE);
+            if (H5Aread(a, mt, &s) >= 0 && s) {
+                snprintf(buf, n, "%s", s);
+                H5free_memory(s);
+                rc = SN_OK;
+            }
+        } else {
+            size_t len = H5Tget_size(ft);
+            char *s = calloc(len + 1, 1);
+            H5Tset_size(mt, len + 1);
+            if (s && H5Aread(a, mt, s) >= 0) {
+                snprintf(buf, n, "%s", s);
+                rc = SN_OK;
+            }
+            free(s);
+        }
+    }
+    if (rc != SN_OK) sn_errorf("fixture %s: no string attribute %s of %s", path, attr, obj);
+    if (mt >= 0) H5Tclose(mt);
+    if (ft >= 0) H5Tclose(ft);
+    if (a >= 0) H5Aclose(a);
+    if (f >= 0) H5Fclose(f);
+    H5Eset_auto2(H5E_DEFAULT, fn, data);
+    return rc;
+}
+
+int fixture_exists(const char *file, const char *path) {
+    H5E_auto2_t fn;
+    void *data;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(test_fixture(file), H5F_ACC_RDONLY, H5P_DEFAULT);
+    int ok = f >= 0 && H5Lexists(f, path, H5P_DEFAULT) > 0 && H5Oexists_by_name(f, path, H5P_DEFAULT) > 0;
+    if (f >= 0) H5Fclose(f);
+    H5Eset_auto2(H5E_DEFAULT, fn, data);
+    return ok;
 }

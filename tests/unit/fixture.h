@@ -10,5 +10,9 @@
 int fixture_read(const char *file, const char *name, Tensor *out);
 /* Reads a scalar attribute `attr` of dataset/group `obj` (as double). */
 int fixture_attr(const char *file, const char *obj, const char *attr, double *out);
+/* Reads a string attribute (as h5py writes them) into buf (truncated to n). */
+int fixture_attr_string(const char *file, const char *obj, const char *attr, char *buf, size_t n);
+/* 1 if the file has a dataset or group at `path`. */
+int fixture_exists(const char *file, const char *path);
 
 #endif
