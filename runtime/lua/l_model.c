@@ -7,6 +7,7 @@
 #include "lua/l_model.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,6 +180,17 @@ static int l_model_layers(lua_State *L) {
     return 1;
 }
 
+/* A float config value as the shortest decimal that reads back as the same
+ * float (0.2, not 0.20000000298023). */
+static void push_float(lua_State *L, float f) {
+    char buf[32];
+    for (int p = 6; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        if (strtof(buf, NULL) == f) break;
+    }
+    lua_pushnumber(L, strtod(buf, NULL));
+}
+
 static void push_config(lua_State *L, const Node *n) {
     int nf;
     const LayerField *fs = layer_fields(n->kind, &nf);
@@ -187,7 +199,7 @@ static void push_config(lua_State *L, const Node *n) {
         switch (fs[i].type) {
         case FIELD_INT: lua_pushinteger(L, *(const int *)p); break;
         case FIELD_BOOL: lua_pushboolean(L, *(const int *)p); break;
-        case FIELD_FLOAT: lua_pushnumber(L, *(const float *)p); break;
+        case FIELD_FLOAT: push_float(L, *(const float *)p); break;
         case FIELD_INIT: lua_pushstring(L, init_kind_name(*(const InitKind *)p)); break;
         case FIELD_PAIR: {
             int64_t v[2] = {((const int *)p)[0], ((const int *)p)[1]};
