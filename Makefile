@@ -2,7 +2,7 @@
 # `make test` and `make demo` each work as the one command on a fresh Debian 12
 # machine: they install the dependencies first (scripts/install-deps.sh).
 
-PKGS     := lua5.4 hdf5 openblas libcjson gsl zlib
+PKGS     := lua5.4 hdf5 openblas libcjson gsl zlib libcrypto
 CC       ?= cc
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
@@ -15,7 +15,8 @@ BIN      ?= bin
 # pkg-config is only asked once the dependencies are there (deps runs first).
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # GSL uses OpenBLAS for its CBLAS calls, not its own slow reference copy.
-PKG_LIBS   = $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+# hdf5_hl (dimension scales, H5DS) ships with libhdf5-dev but has no .pc file.
+PKG_LIBS   = -lhdf5_hl $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
 LIB_SRC  := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
