@@ -760,6 +760,15 @@ static int l_file_read(lua_State *L) {
     return 1;
 }
 
+static int l_file_read_attrs(lua_State *L) {
+    LFile *u = checkfile(L, 1);
+    const char *obj = luaL_optstring(L, 2, NULL);
+    Box *b = newbox(L);
+    if (results_attrs(u->f, obj, &b->attrs) != SN_OK) return l_raise(L);
+    push_attrs(L, &b->attrs);
+    return 1;
+}
+
 static int l_file_list(lua_State *L) {
     LFile *u = checkfile(L, 1);
     Box *b = newbox(L);
@@ -814,8 +823,8 @@ static int l_file_tostring(lua_State *L) {
 
 static const luaL_Reg file_methods[] = {
     {"write", l_file_write}, {"attrs", l_file_attrs}, {"flush", l_file_flush}, {"has", l_file_has},
-    {"read", l_file_read},   {"list", l_file_list},   {"path", l_file_path},   {"close", l_file_close},
-    {NULL, NULL}};
+    {"read", l_file_read},   {"read_attrs", l_file_read_attrs}, {"list", l_file_list},
+    {"path", l_file_path},   {"close", l_file_close}, {NULL, NULL}};
 
 static const luaL_Reg file_meta[] = {
     {"__gc", l_file_gc}, {"__close", l_file_tbc}, {"__tostring", l_file_tostring}, {NULL, NULL}};
