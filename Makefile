@@ -59,8 +59,12 @@ demo: deps
 	@mkdir -p results
 	$(BIN)/sanity run experiments/demo.lua --out results/demo.h5
 
+$(BIN)/bench_sgemm: scripts/bench/sgemm_raw.c
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)
+
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BIN)/bench_sgemm
 	$(BIN)/sanity run scripts/bench/matmul.lua
 
 clean:

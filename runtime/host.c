@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lua/modules.h"
@@ -46,6 +47,14 @@ static int l_sanity_log(lua_State *L) {
     return 0;
 }
 
+/* sanity.clock(): monotonic wall-clock seconds, for benchmarks and ETAs. */
+static int l_sanity_clock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
 /* sanity.on_exit(fn): fn(ok) runs when the script ends, in registration order. */
 static int l_sanity_on_exit(lua_State *L) {
     luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -75,6 +84,8 @@ static void set_sanity_table(lua_State *L, Session *s, const char *scripts_dir) 
     lua_setfield(L, -2, "log");
     lua_pushcfunction(L, l_sanity_on_exit);
     lua_setfield(L, -2, "on_exit");
+    lua_pushcfunction(L, l_sanity_clock);
+    lua_setfield(L, -2, "clock");
     lua_setglobal(L, "sanity");
 }
 
