@@ -24,7 +24,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 GIT_REV  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps test unit luatest demo asan bench clean fixtures plots
+.PHONY: all deps test unit luatest demo asan bench clean fixtures plots FORCE
 all: $(BIN)/sanity $(BIN)/unit
 
 deps:
@@ -33,6 +33,14 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DSANITY_GIT_REV='"$(GIT_REV)"' -c $< -o $@
+
+# Objects that record the commit (sanity version, results provenance) are
+# rebuilt when HEAD moves, not only when their sources change.
+$(BUILD)/git-rev: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+$(BUILD)/runtime/main.o $(BUILD)/runtime/io/provenance.o: $(BUILD)/git-rev
+FORCE:
 
 $(BIN)/sanity: $(BUILD)/runtime/main.o $(LIB_OBJ)
 	@mkdir -p $(BIN)

@@ -242,6 +242,21 @@ T.case("a failed run keeps PATH.partial, says so and exits 1", function()
   T.eq(status, 1); T.ok(err:find("directory '" .. p("nodir") .. "' does not exist", 1, true), err)
 end)
 
+T.case("a run killed with SIGKILL never leaves PATH; flushed data survive", function()
+  local status = run("killed.lua", [[
+    local f = results.open()
+    f:write("done", {1, 2, 3})
+    f:flush()
+    f:write("unflushed", {4})
+    local pid = io.open("/proc/self/stat"):read("n")
+    os.execute("kill -KILL " .. pid)
+    while true do end
+  ]], "--out " .. p("killed.h5"))
+  T.ok(status ~= 0)
+  T.ok(exists(p("killed.h5.partial")) and not exists(p("killed.h5")))
+  T.near(results.read(p("killed.h5.partial"), "done"), tensor.from{1, 2, 3}, 0)
+end)
+
 T.case("sanity info prints provenance and datasets", function()
   local status, out, err = T.sanity("info " .. p("dims.h5"))
   T.eq(status, 0, err)
