@@ -10,17 +10,24 @@
 #include "error.h"
 #include "io/results.h"
 
-static const char *info_usage =
-    "usage: sanity info FILE.h5\n"
-    "  prints the provenance (root attributes) and every dataset of a results file\n"
-    "  with its dtype, shape and dimension names\n";
+static const char *info_usage = "usage: sanity info FILE.h5\n"
+                                "  prints the provenance (root attributes) and every dataset of a results file\n"
+                                "  with its dtype, shape and dimension names\n";
 
 static void print_value(const ResultsAttr *a) {
     switch (a->type) {
-    case RESULTS_ATTR_INT: printf("%lld", (long long)a->i); break;
-    case RESULTS_ATTR_NUM: printf("%.10g", a->num); break;
-    case RESULTS_ATTR_BOOL: printf("%s", a->i ? "true" : "false"); break;
-    case RESULTS_ATTR_STR: printf("%s", a->str); break;
+    case RESULTS_ATTR_INT:
+        printf("%lld", (long long)a->i);
+        break;
+    case RESULTS_ATTR_NUM:
+        printf("%.10g", a->num);
+        break;
+    case RESULTS_ATTR_BOOL:
+        printf("%s", a->i ? "true" : "false");
+        break;
+    case RESULTS_ATTR_STR:
+        printf("%s", a->str);
+        break;
     case RESULTS_ATTR_NUMS:
         printf("[");
         for (int64_t i = 0; i < a->n; i++) printf("%s%.10g", i ? ", " : "", a->nums[i]);

@@ -108,8 +108,10 @@ static char *utf8_clean(const char *s) {
     for (size_t i = 0; i < n;) {
         size_t k = 1;
         while (k <= 4 && i + k <= n && !results_utf8_valid(c + i, k)) k++;
-        if (k > 4 || i + k > n) c[i++] = '?';
-        else i += k;
+        if (k > 4 || i + k > n)
+            c[i++] = '?';
+        else
+            i += k;
     }
     return c;
 }
@@ -135,9 +137,9 @@ int provenance_write(ResultsFile *f, const Provenance *p) {
     snprintf(blas, sizeof blas, "%s", cfg ? cfg : "unknown");
     trim(blas);
 
-    const char *keys[NSTR] = {"script",     "script_sha256",   "command_line", "cfg_json",
-                              "sanity_version", "git_commit",  "lua_version",  "openblas_version",
-                              "hdf5_version", "host",          "start_time_utc"};
+    const char *keys[NSTR] = {"script",         "script_sha256", "command_line",  "cfg_json",
+                              "sanity_version", "git_commit",    "lua_version",   "openblas_version",
+                              "hdf5_version",   "host",          "start_time_utc"};
     const char *vals[NSTR] = {p->script ? p->script : "unknown",
                               sha,
                               p->command_line ? p->command_line : "",

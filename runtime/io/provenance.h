@@ -19,7 +19,7 @@ typedef struct Provenance {
     int threads;
     const char *lua_version;    /* LUA_RELEASE */
     const char *sanity_version; /* SANITY_VERSION */
-    double start_time;       /* seconds since the epoch; 0 = now */
+    double start_time;          /* seconds since the epoch; 0 = now */
 } Provenance;
 
 /* Writes the provenance attributes on f's root group. Strings that are not

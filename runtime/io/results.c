@@ -19,8 +19,8 @@
 
 #include "error.h"
 
-#define COMPRESS_OVER 65536       /* bytes: larger numeric arrays are compressed */
-#define CHUNK_BYTES (1 << 20)     /* chunk size target: HDF5's default chunk cache */
+#define COMPRESS_OVER 65536   /* bytes: larger numeric arrays are compressed */
+#define CHUNK_BYTES (1 << 20) /* chunk size target: HDF5's default chunk cache */
 #define GZIP_LEVEL 4
 #define DIMNAME_MAX 64
 
@@ -34,19 +34,37 @@ struct ResultsFile {
 
 /* HDF5 prints its error stack on every failure unless told not to; sanity
  * reports through sn_errorf instead. Cheap, so every entry point calls it. */
-static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+static void quiet(void) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 static void hclose(hid_t id) {
     if (id < 0) return;
     switch (H5Iget_type(id)) {
-    case H5I_FILE: H5Fclose(id); break;
-    case H5I_GROUP: H5Gclose(id); break;
-    case H5I_DATATYPE: H5Tclose(id); break;
-    case H5I_DATASPACE: H5Sclose(id); break;
-    case H5I_DATASET: H5Dclose(id); break;
-    case H5I_ATTR: H5Aclose(id); break;
-    case H5I_GENPROP_LST: H5Pclose(id); break;
-    default: H5Idec_ref(id); break;
+    case H5I_FILE:
+        H5Fclose(id);
+        break;
+    case H5I_GROUP:
+        H5Gclose(id);
+        break;
+    case H5I_DATATYPE:
+        H5Tclose(id);
+        break;
+    case H5I_DATASPACE:
+        H5Sclose(id);
+        break;
+    case H5I_DATASET:
+        H5Dclose(id);
+        break;
+    case H5I_ATTR:
+        H5Aclose(id);
+        break;
+    case H5I_GENPROP_LST:
+        H5Pclose(id);
+        break;
+    default:
+        H5Idec_ref(id);
+        break;
     }
 }
 
@@ -75,10 +93,14 @@ int results_utf8_valid(const char *s, size_t len) {
         int more;
         unsigned min;
         if (c < 0x80) continue;
-        if ((c & 0xE0) == 0xC0) more = 1, min = 0x80, c &= 0x1F;
-        else if ((c & 0xF0) == 0xE0) more = 2, min = 0x800, c &= 0x0F;
-        else if ((c & 0xF8) == 0xF0) more = 3, min = 0x10000, c &= 0x07;
-        else return 0;
+        if ((c & 0xE0) == 0xC0)
+            more = 1, min = 0x80, c &= 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            more = 2, min = 0x800, c &= 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            more = 3, min = 0x10000, c &= 0x07;
+        else
+            return 0;
         if (end - p < more) return 0;
         for (int i = 0; i < more; i++) {
             if ((*p & 0xC0) != 0x80) return 0;
@@ -127,7 +149,8 @@ int results_canonical_path(const char *path, char *buf, size_t n) {
     if (split_path(path, dir, sizeof dir, &base) != SN_OK) return SN_ERR;
     if (!*base) return sn_errorf("results file name '%s' ends with '/'; give a file name", path);
     if (!realpath(dir, real)) {
-        if (errno == ENOENT) return sn_errorf("cannot create results file '%s': directory '%s' does not exist", path, dir);
+        if (errno == ENOENT)
+            return sn_errorf("cannot create results file '%s': directory '%s' does not exist", path, dir);
         if (errno == ENOTDIR) return sn_errorf("cannot create results file '%s': '%s' is not a directory", path, dir);
         return sn_errorf("cannot create results file '%s': directory '%s': %s", path, dir, strerror(errno));
     }
@@ -198,8 +221,8 @@ int results_open(ResultsFile **out, const char *path, ResultsMode mode) {
     hid_t fid = H5Fopen(disk, mode == RESULTS_RESUME ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
     hclose(fapl);
     if (fid < 0)
-        return sn_errorf("cannot open results file '%s': corrupt or truncated HDF5 file (or locked by a process writing it)",
-                         disk);
+        return sn_errorf(
+            "cannot open results file '%s': corrupt or truncated HDF5 file (or locked by a process writing it)", disk);
     *out = file_new(path, disk, fid, mode == RESULTS_RESUME);
     if (!*out) {
         H5Fclose(fid);
@@ -257,11 +280,21 @@ int results_flush(ResultsFile *f) {
     return SN_OK;
 }
 
-int results_is_open(const ResultsFile *f) { return f && f->fid >= 0; }
-int results_is_writable(const ResultsFile *f) { return f && f->writable; }
-int results_is_complete(const ResultsFile *f) { return f && f->complete; }
-const char *results_path(const ResultsFile *f) { return f->path; }
-const char *results_disk_path(const ResultsFile *f) { return f->disk; }
+int results_is_open(const ResultsFile *f) {
+    return f && f->fid >= 0;
+}
+int results_is_writable(const ResultsFile *f) {
+    return f && f->writable;
+}
+int results_is_complete(const ResultsFile *f) {
+    return f && f->complete;
+}
+const char *results_path(const ResultsFile *f) {
+    return f->path;
+}
+const char *results_disk_path(const ResultsFile *f) {
+    return f->disk;
+}
 
 int64_t results_open_objects(const ResultsFile *f) {
     if (!f || f->fid < 0) return 0;
@@ -371,21 +404,31 @@ static hid_t bool_type(void) {
 
 static hid_t mem_type(ResultsType t) {
     switch (t) {
-    case RESULTS_F32: return H5Tcopy(H5T_NATIVE_FLOAT);
-    case RESULTS_F64: return H5Tcopy(H5T_NATIVE_DOUBLE);
-    case RESULTS_I64: return H5Tcopy(H5T_NATIVE_INT64);
-    case RESULTS_STR: return str_type(H5T_CSET_UTF8);
-    default: return -1;
+    case RESULTS_F32:
+        return H5Tcopy(H5T_NATIVE_FLOAT);
+    case RESULTS_F64:
+        return H5Tcopy(H5T_NATIVE_DOUBLE);
+    case RESULTS_I64:
+        return H5Tcopy(H5T_NATIVE_INT64);
+    case RESULTS_STR:
+        return str_type(H5T_CSET_UTF8);
+    default:
+        return -1;
     }
 }
 
 static hid_t file_type(ResultsType t) {
     switch (t) {
-    case RESULTS_F32: return H5Tcopy(H5T_IEEE_F32LE);
-    case RESULTS_F64: return H5Tcopy(H5T_IEEE_F64LE);
-    case RESULTS_I64: return H5Tcopy(H5T_STD_I64LE);
-    case RESULTS_STR: return str_type(H5T_CSET_UTF8);
-    default: return -1;
+    case RESULTS_F32:
+        return H5Tcopy(H5T_IEEE_F32LE);
+    case RESULTS_F64:
+        return H5Tcopy(H5T_IEEE_F64LE);
+    case RESULTS_I64:
+        return H5Tcopy(H5T_STD_I64LE);
+    case RESULTS_STR:
+        return str_type(H5T_CSET_UTF8);
+    default:
+        return -1;
     }
 }
 
@@ -410,7 +453,9 @@ static ResultsType describe_type(hid_t t, char *dtype, size_t n) {
     case H5T_INTEGER:
         snprintf(dtype, n, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", size * 8);
         return RESULTS_I64;
-    case H5T_STRING: snprintf(dtype, n, "string"); return RESULTS_STR;
+    case H5T_STRING:
+        snprintf(dtype, n, "string");
+        return RESULTS_STR;
     case H5T_ENUM: {
         int bool_like = H5Tget_nmembers(t) == 2;
         char *m0 = bool_like ? H5Tget_member_name(t, 0) : NULL, *m1 = bool_like ? H5Tget_member_name(t, 1) : NULL;
@@ -420,14 +465,30 @@ static ResultsType describe_type(hid_t t, char *dtype, size_t n) {
         snprintf(dtype, n, bool_like ? "bool" : "enum");
         return RESULTS_OTHER;
     }
-    case H5T_COMPOUND: snprintf(dtype, n, "compound"); break;
-    case H5T_REFERENCE: snprintf(dtype, n, "reference"); break;
-    case H5T_OPAQUE: snprintf(dtype, n, "opaque"); break;
-    case H5T_BITFIELD: snprintf(dtype, n, "bitfield"); break;
-    case H5T_VLEN: snprintf(dtype, n, "vlen"); break;
-    case H5T_ARRAY: snprintf(dtype, n, "array"); break;
-    case H5T_TIME: snprintf(dtype, n, "time"); break;
-    default: snprintf(dtype, n, "unknown"); break;
+    case H5T_COMPOUND:
+        snprintf(dtype, n, "compound");
+        break;
+    case H5T_REFERENCE:
+        snprintf(dtype, n, "reference");
+        break;
+    case H5T_OPAQUE:
+        snprintf(dtype, n, "opaque");
+        break;
+    case H5T_BITFIELD:
+        snprintf(dtype, n, "bitfield");
+        break;
+    case H5T_VLEN:
+        snprintf(dtype, n, "vlen");
+        break;
+    case H5T_ARRAY:
+        snprintf(dtype, n, "array");
+        break;
+    case H5T_TIME:
+        snprintf(dtype, n, "time");
+        break;
+    default:
+        snprintf(dtype, n, "unknown");
+        break;
     }
     return RESULTS_OTHER;
 }
@@ -442,7 +503,8 @@ static int check_array(const ResultsFile *f, const char *what, const ResultsArra
     if (!a) return sn_errorf("results file '%s': %s: no array given", f->path, what);
     if (a->type > RESULTS_STR) return sn_errorf("results file '%s': %s: unsupported element type", f->path, what);
     if (a->ndim < 0 || a->ndim > TENSOR_MAX_DIMS)
-        return sn_errorf("results file '%s': %s: rank %d is out of range (0..%d)", f->path, what, a->ndim, TENSOR_MAX_DIMS);
+        return sn_errorf("results file '%s': %s: rank %d is out of range (0..%d)", f->path, what, a->ndim,
+                         TENSOR_MAX_DIMS);
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] < 0) return sn_errorf("results file '%s': %s: negative dimension", f->path, what);
     int64_t n = array_numel(a);
@@ -450,7 +512,9 @@ static int check_array(const ResultsFile *f, const char *what, const ResultsArra
     if (a->type == RESULTS_STR) {
         const char *const *s = a->data;
         for (int64_t i = 0; i < n; i++) {
-            if (!s[i]) return sn_errorf("results file '%s': %s: string element %lld is missing", f->path, what, (long long)i + 1);
+            if (!s[i])
+                return sn_errorf("results file '%s': %s: string element %lld is missing", f->path, what,
+                                 (long long)i + 1);
             if (!results_utf8_valid(s[i], strlen(s[i])))
                 return sn_errorf("results file '%s': %s: string element %lld is not valid UTF-8", f->path, what,
                                  (long long)i + 1);
@@ -510,8 +574,12 @@ static herr_t read_id(hid_t id, hid_t mtype, void *buf) {
     return H5Dread(id, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
 }
 
-static hid_t space_of(hid_t id) { return H5Iget_type(id) == H5I_ATTR ? H5Aget_space(id) : H5Dget_space(id); }
-static hid_t type_of(hid_t id) { return H5Iget_type(id) == H5I_ATTR ? H5Aget_type(id) : H5Dget_type(id); }
+static hid_t space_of(hid_t id) {
+    return H5Iget_type(id) == H5I_ATTR ? H5Aget_space(id) : H5Dget_space(id);
+}
+static hid_t type_of(hid_t id) {
+    return H5Iget_type(id) == H5I_ATTR ? H5Aget_type(id) : H5Dget_type(id);
+}
 
 /* Reads n strings (variable or fixed length) from dataset/attribute id into
  * one malloc'd block: n pointers followed by the bytes. */
@@ -650,7 +718,8 @@ int results_list(ResultsFile *f, ResultsNames *out) {
     ListCtx c = {out, 0, 0};
     if (H5Lvisit(f->fid, H5_INDEX_NAME, H5_ITER_INC, list_cb, &c) < 0) {
         results_names_free(out);
-        return sn_errorf("results file '%s': %s", f->path, c.failed ? "out of memory listing datasets" : "listing datasets failed");
+        return sn_errorf("results file '%s': %s", f->path,
+                         c.failed ? "out of memory listing datasets" : "listing datasets failed");
     }
     return SN_OK;
 }
@@ -678,8 +747,10 @@ static int missing_error(ResultsFile *f, const char *abs) {
             if (w < 0 || (size_t)w >= sizeof have - used) break;
             used += (size_t)w;
         }
-        if (l.n == 0) snprintf(have, sizeof have, "no datasets");
-        else if (shown < l.n) snprintf(have + used, sizeof have - used, ", ... and %lld more", (long long)(l.n - shown));
+        if (l.n == 0)
+            snprintf(have, sizeof have, "no datasets");
+        else if (shown < l.n)
+            snprintf(have + used, sizeof have - used, ", ... and %lld more", (long long)(l.n - shown));
         results_names_free(&l);
     }
     return sn_errorf("results file '%s': no dataset '%s' (it has: %s)", f->path, abs, have);
@@ -795,7 +866,8 @@ int results_read_into(ResultsFile *f, const char *name, Tensor *dst) {
                memcmp(info.shape, dst->shape, sizeof(int64_t) * (size_t)info.ndim) != 0) {
         sn_errorf("results file '%s': dataset '%s' has shape %s, the tensor %s", f->path, abs,
                   shape_str(info.ndim, info.shape, s1, sizeof s1), tensor_shape_str(dst, s2, sizeof s2));
-    } else if (tensor_numel(dst) > 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, tensor_data(dst)) < 0) {
+    } else if (tensor_numel(dst) > 0 &&
+               H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, tensor_data(dst)) < 0) {
         sn_errorf("results file '%s': reading dataset '%s' failed", f->path, abs);
     } else {
         rc = SN_OK;
@@ -809,8 +881,8 @@ int results_read_tensor(ResultsFile *f, const char *name, Tensor *out) {
     out->storage = NULL;
     if (results_info(f, name, &info) != SN_OK) return SN_ERR;
     if (info.ndim > TENSOR_MAX_DIMS)
-        return sn_errorf("results file '%s': dataset '%s' has rank %d; tensors have at most %d", f->path, name, info.ndim,
-                         TENSOR_MAX_DIMS);
+        return sn_errorf("results file '%s': dataset '%s' has rank %d; tensors have at most %d", f->path, name,
+                         info.ndim, TENSOR_MAX_DIMS);
     if (tensor_init(out, info.ndim, info.shape) != SN_OK) return SN_ERR;
     if (results_read_into(f, name, out) != SN_OK) {
         tensor_release(out);
@@ -841,14 +913,15 @@ int results_dim_coords(ResultsFile *f, const char *name, int dim, ResultsArray *
     hclose(s);
     if (dim < 0 || dim >= nd) {
         H5Dclose(d);
-        return sn_errorf("results file '%s': dataset '%s' has %d dimensions, no dimension %d", f->path, abs, nd, dim + 1);
+        return sn_errorf("results file '%s': dataset '%s' has %d dimensions, no dimension %d", f->path, abs, nd,
+                         dim + 1);
     }
     NameBuf b = {scale, sizeof scale};
     if (H5DSget_num_scales(d, (unsigned)dim) > 0) H5DSiterate_scales(d, (unsigned)dim, NULL, scale_path_cb, &b);
     H5Dclose(d);
     if (!scale[0])
-        return sn_errorf("results file '%s': dimension %d of '%s' has no coordinates (no dimension scale)", f->path, dim + 1,
-                         abs);
+        return sn_errorf("results file '%s': dimension %d of '%s' has no coordinates (no dimension scale)", f->path,
+                         dim + 1, abs);
     return results_read_array(f, scale, out);
 }
 
@@ -870,7 +943,8 @@ static int write_attr(const ResultsFile *f, hid_t obj, const char *objname, cons
     if (a->type == RESULTS_ATTR_STRS)
         for (int64_t i = 0; i < a->n; i++)
             if (!a->strs[i] || !results_utf8_valid(a->strs[i], strlen(a->strs[i])))
-                return sn_errorf("results file '%s': attribute '%s' of '%s' is not valid UTF-8", f->path, a->key, objname);
+                return sn_errorf("results file '%s': attribute '%s' of '%s' is not valid UTF-8", f->path, a->key,
+                                 objname);
     if (H5Aexists(obj, a->key) > 0 && H5Adelete(obj, a->key) < 0)
         return sn_errorf("results file '%s': cannot replace attribute '%s' of '%s'", f->path, a->key, objname);
     hsize_t n = (hsize_t)a->n;
@@ -880,12 +954,24 @@ static int write_attr(const ResultsFile *f, hid_t obj, const char *objname, cons
     const void *buf = NULL;
     int8_t b = (int8_t)(a->i != 0);
     switch (a->type) {
-    case RESULTS_ATTR_INT: ftype = H5Tcopy(H5T_STD_I64LE), mtype = H5Tcopy(H5T_NATIVE_INT64), buf = &a->i; break;
-    case RESULTS_ATTR_NUM: ftype = H5Tcopy(H5T_IEEE_F64LE), mtype = H5Tcopy(H5T_NATIVE_DOUBLE), buf = &a->num; break;
-    case RESULTS_ATTR_BOOL: ftype = bool_type(), mtype = bool_type(), buf = &b; break;
-    case RESULTS_ATTR_STR: ftype = str_type(H5T_CSET_UTF8), mtype = str_type(H5T_CSET_UTF8), buf = &a->str; break;
-    case RESULTS_ATTR_NUMS: ftype = H5Tcopy(H5T_IEEE_F64LE), mtype = H5Tcopy(H5T_NATIVE_DOUBLE), buf = a->nums; break;
-    case RESULTS_ATTR_STRS: ftype = str_type(H5T_CSET_UTF8), mtype = str_type(H5T_CSET_UTF8), buf = a->strs; break;
+    case RESULTS_ATTR_INT:
+        ftype = H5Tcopy(H5T_STD_I64LE), mtype = H5Tcopy(H5T_NATIVE_INT64), buf = &a->i;
+        break;
+    case RESULTS_ATTR_NUM:
+        ftype = H5Tcopy(H5T_IEEE_F64LE), mtype = H5Tcopy(H5T_NATIVE_DOUBLE), buf = &a->num;
+        break;
+    case RESULTS_ATTR_BOOL:
+        ftype = bool_type(), mtype = bool_type(), buf = &b;
+        break;
+    case RESULTS_ATTR_STR:
+        ftype = str_type(H5T_CSET_UTF8), mtype = str_type(H5T_CSET_UTF8), buf = &a->str;
+        break;
+    case RESULTS_ATTR_NUMS:
+        ftype = H5Tcopy(H5T_IEEE_F64LE), mtype = H5Tcopy(H5T_NATIVE_DOUBLE), buf = a->nums;
+        break;
+    case RESULTS_ATTR_STRS:
+        ftype = str_type(H5T_CSET_UTF8), mtype = str_type(H5T_CSET_UTF8), buf = a->strs;
+        break;
     }
     hid_t attr = -1;
     if (space >= 0 && ftype >= 0 && mtype >= 0) attr = H5Acreate2(obj, a->key, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -909,8 +995,10 @@ static hid_t open_object(ResultsFile *f, const char *obj, char *abs, size_t n) {
     size_t blocked;
     int kind = path_kind(f->fid, abs, &blocked);
     if (kind != KIND_GROUP && kind != KIND_DATASET) {
-        if (kind == KIND_NONE) missing_error(f, abs);
-        else sn_errorf("results file '%s': '%s' is neither a group nor a dataset", f->path, abs);
+        if (kind == KIND_NONE)
+            missing_error(f, abs);
+        else
+            sn_errorf("results file '%s': '%s' is neither a group nor a dataset", f->path, abs);
         return -1;
     }
     hid_t o = H5Oopen(f->fid, abs, H5P_DEFAULT);
@@ -1037,8 +1125,8 @@ int results_attrs(ResultsFile *f, const char *obj, ResultsAttrList *out) {
     H5Oclose(o);
     if (r < 0) {
         results_attrs_free(out);
-        return sn_errorf("results file '%s': %s attributes of '%s'", f->path, c.failed ? "out of memory reading" : "cannot read",
-                         abs);
+        return sn_errorf("results file '%s': %s attributes of '%s'", f->path,
+                         c.failed ? "out of memory reading" : "cannot read", abs);
     }
     return SN_OK;
 }
@@ -1070,10 +1158,10 @@ static int coords_equal(const ResultsFile *f, const char *path, hid_t sid, const
             continue;
         }
         double a, b;
-        a = st.type == RESULTS_F32 ? ((const float *)st.data)[i]
+        a = st.type == RESULTS_F32   ? ((const float *)st.data)[i]
             : st.type == RESULTS_F64 ? ((const double *)st.data)[i]
                                      : (double)((const int64_t *)st.data)[i];
-        b = c->type == RESULTS_F32 ? ((const float *)c->data)[i]
+        b = c->type == RESULTS_F32   ? ((const float *)c->data)[i]
             : c->type == RESULTS_F64 ? ((const double *)c->data)[i]
                                      : (double)((const int64_t *)c->data)[i];
         eq = a == b;
@@ -1128,31 +1216,35 @@ static int plan_dims(const ResultsFile *f, const char *abs, const ResultsArray *
         plan[i].path[0] = '\0';
         if (!name || !*name) {
             if (dims[i].coords)
-                return sn_errorf("results file '%s': '%s': coordinates given for unnamed dimension %d", f->path, abs, i + 1);
+                return sn_errorf("results file '%s': '%s': coordinates given for unnamed dimension %d", f->path, abs,
+                                 i + 1);
             continue;
         }
         if (!valid_dim_name(name))
             return sn_errorf("results file '%s': '%s': bad dimension name '%s' (1-%d characters, no '/')", f->path, abs,
                              name, DIMNAME_MAX - 1);
         if (strcmp(name, leaf) == 0)
-            return sn_errorf("results file '%s': '%s': dimension name '%s' is the dataset's own name", f->path, abs, name);
+            return sn_errorf("results file '%s': '%s': dimension name '%s' is the dataset's own name", f->path, abs,
+                             name);
         for (int j = 0; j < i; j++)
             if (dims[j].name && strcmp(dims[j].name, name) == 0)
-                return sn_errorf("results file '%s': '%s': dimension '%s' appears twice (name each dimension differently, "
-                                 "e.g. '%s_row' and '%s_col')",
-                                 f->path, abs, name, name, name);
+                return sn_errorf(
+                    "results file '%s': '%s': dimension '%s' appears twice (name each dimension differently, "
+                    "e.g. '%s_row' and '%s_col')",
+                    f->path, abs, name, name, name);
         const ResultsArray *c = dims[i].coords;
         if (c) {
             char what[128];
             snprintf(what, sizeof what, "coordinates for dimension '%s'", name);
             if (check_array(f, what, c) != SN_OK) return SN_ERR;
             if (c->ndim != 1)
-                return sn_errorf("results file '%s': coordinates for dimension '%s' must be 1-d, got %d-d", f->path, name,
-                                 c->ndim);
+                return sn_errorf("results file '%s': coordinates for dimension '%s' must be 1-d, got %d-d", f->path,
+                                 name, c->ndim);
             if (c->shape[0] != a->shape[i])
-                return sn_errorf("results file '%s': coordinates for dimension '%s' have %lld values but dimension %d of "
-                                 "'%s' (shape %s) has length %lld",
-                                 f->path, name, (long long)c->shape[0], i + 1, abs, sa, (long long)a->shape[i]);
+                return sn_errorf(
+                    "results file '%s': coordinates for dimension '%s' have %lld values but dimension %d of "
+                    "'%s' (shape %s) has length %lld",
+                    f->path, name, (long long)c->shape[0], i + 1, abs, sa, (long long)a->shape[i]);
         }
         snprintf(plan[i].path, sizeof plan[i].path, "%.*s%s", (int)plen, abs, name);
         size_t blocked;
@@ -1171,14 +1263,16 @@ static int plan_dims(const ResultsFile *f, const char *abs, const ResultsArray *
         if (nd == 1) H5Sget_simple_extent_dims(sp, &len, NULL);
         hclose(sp);
         if (H5DSis_scale(sid) <= 0 || nd != 1)
-            rc = sn_errorf("results file '%s': '%s' exists and is not a dimension scale; '%s' cannot be a dimension name "
-                           "in this group",
-                           f->path, plan[i].path, name);
+            rc = sn_errorf(
+                "results file '%s': '%s' exists and is not a dimension scale; '%s' cannot be a dimension name "
+                "in this group",
+                f->path, plan[i].path, name);
         else if ((int64_t)len != a->shape[i])
-            rc = sn_errorf("results file '%s': dimension '%s' has length %lld in group '%.*s' (from earlier arrays) but "
-                           "dimension %d of '%s' (shape %s) has length %lld",
-                           f->path, name, (long long)len, plen > 1 ? (int)plen - 1 : 1, abs, i + 1, abs, sa,
-                           (long long)a->shape[i]);
+            rc =
+                sn_errorf("results file '%s': dimension '%s' has length %lld in group '%.*s' (from earlier arrays) but "
+                          "dimension %d of '%s' (shape %s) has length %lld",
+                          f->path, name, (long long)len, plen > 1 ? (int)plen - 1 : 1, abs, i + 1, abs, sa,
+                          (long long)a->shape[i]);
         else if (c && !coords_equal(f, plan[i].path, sid, c))
             rc = sn_errorf("results file '%s': coordinates for dimension '%s' differ from those already stored in '%s' "
                            "(a group's arrays share each dimension; give coordinates on first use or rename the "
@@ -1236,8 +1330,9 @@ int results_write(ResultsFile *f, const char *name, const ResultsArray *a, const
     if (check_array(f, what, a) != SN_OK) return SN_ERR;
     size_t blocked;
     int kind = path_kind(f->fid, abs, &blocked);
-    if (blocked) return sn_errorf("results file '%s': cannot write '%s': '%.*s' is a dataset, not a group", f->path, abs,
-                                  (int)blocked, abs);
+    if (blocked)
+        return sn_errorf("results file '%s': cannot write '%s': '%.*s' is a dataset, not a group", f->path, abs,
+                         (int)blocked, abs);
     if (kind == KIND_GROUP) return sn_errorf("results file '%s': cannot write '%s': it is a group", f->path, abs);
     if (kind == KIND_OTHER) return sn_errorf("results file '%s': cannot write '%s': the name is taken", f->path, abs);
     if (kind == KIND_DATASET) {
@@ -1248,8 +1343,8 @@ int results_write(ResultsFile *f, const char *name, const ResultsArray *a, const
             return sn_errorf("results file '%s': '%s' holds the coordinates of dimension '%s'; choose another name",
                              f->path, abs, strrchr(abs, '/') + 1);
         if (!o->overwrite)
-            return sn_errorf("results file '%s': dataset '%s' already exists (pass overwrite=true to replace it)", f->path,
-                             abs);
+            return sn_errorf("results file '%s': dataset '%s' already exists (pass overwrite=true to replace it)",
+                             f->path, abs);
     }
     for (int i = 0; i < o->nattrs; i++) /* attribute checks before any change */
         if (!o->attrs[i].key || !*o->attrs[i].key || reserved_attr(o->attrs[i].key))
@@ -1296,7 +1391,8 @@ int results_write_rows(ResultsFile *f, const char *name, int64_t start, const Re
     shape_str(info.ndim, info.shape, sd, sizeof sd);
     shape_str(a->ndim, a->shape, sa, sizeof sa);
     if (a->type == RESULTS_STR || info.type == RESULTS_STR || info.type == RESULTS_OTHER) {
-        sn_errorf("results file '%s': write_rows needs numbers, and '%s' or the rows hold something else", f->path, abs);
+        sn_errorf("results file '%s': write_rows needs numbers, and '%s' or the rows hold something else", f->path,
+                  abs);
     } else if (!same) {
         sn_errorf("results file '%s': rows of shape %s do not fit dataset '%s' of shape %s", f->path, sa, abs, sd);
     } else if (start < 0 || start + a->shape[0] > info.shape[0]) {
@@ -1309,9 +1405,8 @@ int results_write_rows(ResultsFile *f, const char *name, int64_t start, const Re
         fs = H5Dget_space(d);
         ms = H5Screate_simple(a->ndim, cnt, NULL);
         mt = mem_type(a->type);
-        if (a->shape[0] == 0 ||
-            (H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
-             H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, a->data) >= 0))
+        if (a->shape[0] == 0 || (H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
+                                 H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, a->data) >= 0))
             rc = SN_OK;
         else
             sn_errorf("results file '%s': writing rows of '%s' failed", f->path, abs);
@@ -1342,8 +1437,10 @@ int results_copy(ResultsFile *dst, const char *dstname, ResultsFile *src, const 
     if (results_attrs(src, srcname, &attrs) == SN_OK) {
         int n = 0; /* CLASS/NAME on a plain dataset are someone's attributes, but reserved here */
         for (int i = 0; i < attrs.n; i++)
-            if (!reserved_attr(attrs.items[i].key)) attrs.items[n++] = attrs.items[i];
-            else attr_item_free(&attrs.items[i]);
+            if (!reserved_attr(attrs.items[i].key))
+                attrs.items[n++] = attrs.items[i];
+            else
+                attr_item_free(&attrs.items[i]);
         attrs.n = n;
         ResultsWriteOpts o = {any_dim ? dims : NULL, attrs.items, attrs.n, overwrite};
         rc = results_write(dst, dstname, &data, &o);
@@ -1354,4 +1451,6 @@ int results_copy(ResultsFile *dst, const char *dstname, ResultsFile *src, const 
     return rc;
 }
 
-const char *results_type_name(ResultsType t) { return type_name(t); }
+const char *results_type_name(ResultsType t) {
+    return type_name(t);
+}

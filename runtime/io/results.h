@@ -93,9 +93,9 @@ typedef struct ResultsInfo {
     char dtype[24];   /* "float32", "int64", "uint8", "string", "compound", ... */
     int ndim;
     int64_t shape[RESULTS_MAX_RANK];
-    int is_scale;   /* this dataset is a dimension scale */
-    int chunked;    /* chunked layout */
-    int compressed; /* gzip filter present */
+    int is_scale;                    /* this dataset is a dimension scale */
+    int chunked;                     /* chunked layout */
+    int compressed;                  /* gzip filter present */
     char dims[RESULTS_MAX_RANK][64]; /* label, else attached scale's name, else "" */
 } ResultsInfo;
 

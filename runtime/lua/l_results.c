@@ -2,13 +2,7 @@
  * Converts Lua values (tensors, nested arrays of numbers/strings/tensors,
  * option tables) to io/results.h calls, records provenance at open, and
  * completes files when the script ends (sanity.on_exit). C-owned buffers
- * live in userdata boxes so an error anywhere leaks nothing. No HDF5 here.
- *
- * Life of a file: results.open writes PATH.partial. It becomes PATH
- * (end_time_utc written, renamed) when the script calls f:close(), when a
- * `local f <close>` goes out of scope normally, or when the script ends
- * successfully. A failed script, or a `<close>` scope left by an error,
- * keeps PATH.partial and says so on stderr. */
+ * live in userdata boxes so an error anywhere leaks nothing. No HDF5 here. */
 #include <cjson/cJSON.h>
 #include <lauxlib.h>
 #include <limits.h>
@@ -60,9 +54,19 @@ static Box *newbox(lua_State *L) {
 }
 
 /* A scratch buffer the collector frees. */
-static void *scratch(lua_State *L, size_t n) { return lua_newuserdatauv(L, n ? n : 1, 0); }
+static void *scratch(lua_State *L, size_t n) {
+    return lua_newuserdatauv(L, n ? n : 1, 0);
+}
 
 /* ---- file handles ------------------------------------------------------ */
+
+/* Life of a file: results.open writes PATH.partial. It becomes PATH
+ * (end_time_utc written, renamed) when the script calls f:close(), when a
+ * `local f <close>` goes out of scope normally, or when the script ends
+ * successfully: an explicit close is the script saying "these results are
+ * complete", so it is final even if the script fails later. A failed script,
+ * or a `<close>` scope left by an error, keeps PATH.partial and says so on
+ * stderr. Collection (__gc) only frees: it never completes a file. */
 
 static LFile *newfile(lua_State *L) {
     LFile *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -138,23 +142,28 @@ static void check_array_table(lua_State *L, Walk *w, int idx, int level) {
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
         walk_error(L, w, lua_pushfstring(L, "%s is a table with key '%s', not an array", where, k));
     }
-    walk_error(L, w, lua_pushfstring(L, "%s is an empty array (its element type is unknown; use tensor.zeros(0) for an "
-                                        "empty numeric array)", where));
+    walk_error(L, w,
+               lua_pushfstring(L,
+                               "%s is an empty array (its element type is unknown; use tensor.zeros(0) for an "
+                               "empty numeric array)",
+                               where));
 }
 
 static void leaf_mismatch(lua_State *L, Walk *w, int level) {
     static const char *const kinds[] = {"a number", "a string", "a tensor"};
     const char *p = elem_path(L, w, level);
-    walk_error(L, w, lua_pushfstring(L, "element %s is a %s, expected %s (like element [1]...)", p, luaL_typename(L, -2),
-                                     kinds[w->kind]));
+    walk_error(L, w,
+               lua_pushfstring(L, "element %s is a %s, expected %s (like element [1]...)", p, luaL_typename(L, -2),
+                               kinds[w->kind]));
 }
 
 static void fill(lua_State *L, Walk *w, int idx, int level, int64_t leaf_numel) {
     int64_t len = (int64_t)lua_rawlen(L, idx);
     if (len != w->shape[level]) {
         const char *p = level ? lua_pushfstring(L, "element %s", elem_path(L, w, level - 1)) : "the array";
-        walk_error(L, w, lua_pushfstring(L, "ragged array: %s has %d entries, expected %d", p, (int)len,
-                                         (int)w->shape[level]));
+        walk_error(
+            L, w,
+            lua_pushfstring(L, "ragged array: %s has %d entries, expected %d", p, (int)len, (int)w->shape[level]));
     }
     for (int64_t i = 1; i <= len; i++) {
         w->path[level] = (int)i;
@@ -162,8 +171,9 @@ static void fill(lua_State *L, Walk *w, int idx, int level, int64_t leaf_numel) 
         if (level + 1 < w->depth) {
             if (t != LUA_TTABLE) {
                 const char *p = elem_path(L, w, level);
-                walk_error(L, w, lua_pushfstring(L, "element %s is a %s, expected an array (nesting depth %d)", p,
-                                                 luaL_typename(L, -2), w->depth));
+                walk_error(L, w,
+                           lua_pushfstring(L, "element %s is a %s, expected an array (nesting depth %d)", p,
+                                           luaL_typename(L, -2), w->depth));
             }
             fill(L, w, lua_gettop(L), level + 1, leaf_numel);
         } else if (w->kind == LEAF_NUM) {
@@ -232,11 +242,13 @@ static void to_array(lua_State *L, int idx, ResultsArray *a, int arg, const char
         a->data = s;
         return;
     }
-    case LUA_TTABLE: break;
+    case LUA_TTABLE:
+        break;
     default:
         luaL_argerror(L, arg,
-                      lua_pushfstring(L, "%s: expected a tensor, a number, a string or a (nested) array of numbers, "
-                                         "strings or tensors, got %s",
+                      lua_pushfstring(L,
+                                      "%s: expected a tensor, a number, a string or a (nested) array of numbers, "
+                                      "strings or tensors, got %s",
                                       what, luaL_typename(L, idx)));
     }
     Walk w = {.arg = arg, .what = what};
@@ -258,13 +270,15 @@ static void to_array(lua_State *L, int idx, ResultsArray *a, int arg, const char
     } else if (x && x->storage) {
         w.kind = LEAF_TENSOR;
         if (w.depth + x->ndim > TENSOR_MAX_DIMS)
-            walk_error(L, &w, lua_pushfstring(L, "%d nesting levels plus %d tensor dimensions exceed 8", w.depth, x->ndim));
+            walk_error(L, &w,
+                       lua_pushfstring(L, "%d nesting levels plus %d tensor dimensions exceed 8", w.depth, x->ndim));
         memcpy(w.shape + w.depth, x->shape, sizeof(int64_t) * (size_t)x->ndim);
         leaf_numel = tensor_numel(x);
     } else {
         const char *p = elem_path(L, &w, w.depth - 1);
-        walk_error(L, &w, lua_pushfstring(L, "element %s is a %s; expected numbers, strings or tensors", p,
-                                          x ? "freed tensor" : luaL_typename(L, -2)));
+        walk_error(L, &w,
+                   lua_pushfstring(L, "element %s is a %s; expected numbers, strings or tensors", p,
+                                   x ? "freed tensor" : luaL_typename(L, -2)));
     }
     w.ndim = w.depth + (w.kind == LEAF_TENSOR ? x->ndim : 0);
     lua_settop(L, top);
@@ -298,10 +312,14 @@ static ResultsAttr *to_attrs(lua_State *L, int idx, int arg, const char *opt, in
         x->key = lua_tostring(L, -2);
         switch (lua_type(L, -1)) {
         case LUA_TNUMBER:
-            if (lua_isinteger(L, -1)) x->type = RESULTS_ATTR_INT, x->i = lua_tointeger(L, -1);
-            else x->type = RESULTS_ATTR_NUM, x->num = lua_tonumber(L, -1);
+            if (lua_isinteger(L, -1))
+                x->type = RESULTS_ATTR_INT, x->i = lua_tointeger(L, -1);
+            else
+                x->type = RESULTS_ATTR_NUM, x->num = lua_tonumber(L, -1);
             break;
-        case LUA_TBOOLEAN: x->type = RESULTS_ATTR_BOOL, x->i = lua_toboolean(L, -1); break;
+        case LUA_TBOOLEAN:
+            x->type = RESULTS_ATTR_BOOL, x->i = lua_toboolean(L, -1);
+            break;
         case LUA_TSTRING: {
             size_t len;
             x->type = RESULTS_ATTR_STR;
@@ -311,8 +329,9 @@ static ResultsAttr *to_attrs(lua_State *L, int idx, int arg, const char *opt, in
             break;
         }
         default:
-            luaL_argerror(L, arg, lua_pushfstring(L, "%s: '%s' must be a number, string or boolean, got %s", opt, x->key,
-                                                  luaL_typename(L, -1)));
+            luaL_argerror(L, arg,
+                          lua_pushfstring(L, "%s: '%s' must be a number, string or boolean, got %s", opt, x->key,
+                                          luaL_typename(L, -1)));
         }
         lua_pop(L, 1);
     }
@@ -368,10 +387,18 @@ static void push_attrs(lua_State *L, const ResultsAttrList *l) {
     for (int i = 0; i < l->n; i++) {
         const ResultsAttr *a = &l->items[i];
         switch (a->type) {
-        case RESULTS_ATTR_INT: lua_pushinteger(L, a->i); break;
-        case RESULTS_ATTR_NUM: lua_pushnumber(L, a->num); break;
-        case RESULTS_ATTR_STR: lua_pushstring(L, a->str); break;
-        case RESULTS_ATTR_BOOL: lua_pushboolean(L, (int)a->i); break;
+        case RESULTS_ATTR_INT:
+            lua_pushinteger(L, a->i);
+            break;
+        case RESULTS_ATTR_NUM:
+            lua_pushnumber(L, a->num);
+            break;
+        case RESULTS_ATTR_STR:
+            lua_pushstring(L, a->str);
+            break;
+        case RESULTS_ATTR_BOOL:
+            lua_pushboolean(L, (int)a->i);
+            break;
         case RESULTS_ATTR_NUMS:
             lua_createtable(L, (int)a->n, 0);
             for (int64_t k = 0; k < a->n; k++) lua_pushnumber(L, a->nums[k]), lua_rawseti(L, -2, k + 1);
@@ -392,7 +419,9 @@ static void push_names(lua_State *L, const ResultsNames *l) {
 
 /* ---- cfg as JSON ------------------------------------------------------------ */
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 /* Builds the JSON of the value at idx as a child of `parent` (under `key`
  * for objects, appended for arrays), so the tree in the box owns it at once.
@@ -402,18 +431,27 @@ static void json_add(lua_State *L, int idx, cJSON *parent, const char *key, int 
     cJSON *v = NULL;
     char buf[32];
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: v = cJSON_CreateNull(); break;
-    case LUA_TBOOLEAN: v = cJSON_CreateBool(lua_toboolean(L, idx)); break;
+    case LUA_TNIL:
+        v = cJSON_CreateNull();
+        break;
+    case LUA_TBOOLEAN:
+        v = cJSON_CreateBool(lua_toboolean(L, idx));
+        break;
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) { /* exact, even beyond 2^53 (seeds) */
             snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
             v = cJSON_CreateRaw(buf);
         } else {
             double d = lua_tonumber(L, idx);
-            v = d == d && d - d == 0 ? cJSON_CreateNumber(d) : cJSON_CreateString(d != d ? "nan" : d > 0 ? "inf" : "-inf");
+            v = d == d && d - d == 0 ? cJSON_CreateNumber(d)
+                                     : cJSON_CreateString(d != d  ? "nan"
+                                                          : d > 0 ? "inf"
+                                                                  : "-inf");
         }
         break;
-    case LUA_TSTRING: v = cJSON_CreateString(lua_tostring(L, idx)); break;
+    case LUA_TSTRING:
+        v = cJSON_CreateString(lua_tostring(L, idx));
+        break;
     case LUA_TTABLE: {
         if (depth > 16) {
             v = cJSON_CreateString("<table nested too deeply>");
@@ -425,8 +463,10 @@ static void json_add(lua_State *L, int idx, cJSON *parent, const char *key, int 
         int is_array = n > 0 && count == n;
         v = is_array ? cJSON_CreateArray() : cJSON_CreateObject();
         if (!v) break;
-        if (key) cJSON_AddItemToObject(parent, key, v);
-        else cJSON_AddItemToArray(parent, v);
+        if (key)
+            cJSON_AddItemToObject(parent, key, v);
+        else
+            cJSON_AddItemToArray(parent, v);
         if (is_array) {
             for (lua_Integer i = 1; i <= n; i++) {
                 lua_rawgeti(L, idx, i);
@@ -467,11 +507,16 @@ static void json_add(lua_State *L, int idx, cJSON *parent, const char *key, int 
         lua_pop(L, 2);
         return;
     }
-    default: v = cJSON_CreateString(luaL_tolstring(L, idx, NULL)); lua_pop(L, 1); break;
+    default:
+        v = cJSON_CreateString(luaL_tolstring(L, idx, NULL));
+        lua_pop(L, 1);
+        break;
     }
     if (!v) luaL_error(L, "out of memory writing cfg as JSON");
-    if (key) cJSON_AddItemToObject(parent, key, v);
-    else cJSON_AddItemToArray(parent, v);
+    if (key)
+        cJSON_AddItemToObject(parent, key, v);
+    else
+        cJSON_AddItemToArray(parent, v);
 }
 
 /* Pushes the JSON text of global cfg ("{}" when there is none). */
@@ -548,8 +593,8 @@ static int l_results_on_exit(lua_State *L) {
             results_close(u->f, 0);
             fprintf(stderr, "run failed; partial results kept in %s\n", results_disk_path(u->f));
         } else if (!results_is_complete(u->f)) {
-            fprintf(stderr, "%s; partial results kept in %s\n",
-                    ok ? "results file closed by an error" : "run failed", results_disk_path(u->f));
+            fprintf(stderr, "%s; partial results kept in %s\n", ok ? "results file closed by an error" : "run failed",
+                    results_disk_path(u->f));
         }
     }
     luaL_pushresult(&errs);
@@ -562,7 +607,8 @@ static int l_results_on_exit(lua_State *L) {
 static int l_results_open(lua_State *L) {
     const char *path = NULL;
     if (lua_isnoneornil(L, 1)) {
-        if (lua_getglobal(L, "cfg") == LUA_TTABLE && lua_getfield(L, -1, "out") == LUA_TSTRING) path = lua_tostring(L, -1);
+        if (lua_getglobal(L, "cfg") == LUA_TTABLE && lua_getfield(L, -1, "out") == LUA_TSTRING)
+            path = lua_tostring(L, -1);
         if (!path) return luaL_error(L, "no output file: pass --out FILE.h5 or results.open(path)");
     } else {
         path = luaL_checkstring(L, 1);
@@ -572,8 +618,8 @@ static int l_results_open(lua_State *L) {
     int st = push_state(L);
     lua_getfield(L, st, "paths");
     if (lua_getfield(L, -1, canon) != LUA_TNIL)
-        return luaL_error(L, "results file '%s' was already opened in this run (open each file once and keep the handle)",
-                          path);
+        return luaL_error(
+            L, "results file '%s' was already opened in this run (open each file once and keep the handle)", path);
     lua_pop(L, 1);
 
     Session *s = l_session(L);
@@ -680,16 +726,18 @@ static int l_file_write(lua_State *L) {
     if (has_opts && lua_getfield(L, 4, "dims") != LUA_TNIL) {
         int di = lua_gettop(L);
         if (lua_type(L, di) != LUA_TTABLE)
-            return l_opterror(L, 4, "dims", lua_pushfstring(L, "array of names expected, got %s", luaL_typename(L, di)));
+            return l_opterror(L, 4, "dims",
+                              lua_pushfstring(L, "array of names expected, got %s", luaL_typename(L, di)));
         int n = (int)lua_rawlen(L, di);
         if (n != a.ndim)
             return l_opterror(L, 4, "dims",
-                              lua_pushfstring(L, "%d name%s for a value with %d dimension%s (shape %s)", n, n == 1 ? "" : "s",
-                                              a.ndim, a.ndim == 1 ? "" : "s", sa));
+                              lua_pushfstring(L, "%d name%s for a value with %d dimension%s (shape %s)", n,
+                                              n == 1 ? "" : "s", a.ndim, a.ndim == 1 ? "" : "s", sa));
         for (int i = 0; i < n; i++) {
             if (lua_rawgeti(L, di, i + 1) != LUA_TSTRING)
-                return l_opterror(L, 4, "dims", lua_pushfstring(L, "entry %d is a %s, expected a string", i + 1,
-                                                                luaL_typename(L, -1)));
+                return l_opterror(
+                    L, 4, "dims",
+                    lua_pushfstring(L, "entry %d is a %s, expected a string", i + 1, luaL_typename(L, -1)));
             dims[i].name = lua_tostring(L, -1); /* alive: held by the dims table */
             dims[i].coords = NULL;
             lua_pop(L, 1);
@@ -812,19 +860,25 @@ static int l_file_gc(lua_State *L) {
 
 static int l_file_tostring(lua_State *L) {
     LFile *u = luaL_checkudata(L, 1, RESULTS_MT);
-    if (!u->f) lua_pushliteral(L, "results file (closed)");
+    if (!u->f)
+        lua_pushliteral(L, "results file (closed)");
     else if (results_is_open(u->f) && results_is_writable(u->f))
         lua_pushfstring(L, "results file '%s' (writing %s)", results_path(u->f), results_disk_path(u->f));
-    else if (results_is_open(u->f)) lua_pushfstring(L, "results file '%s' (read-only)", results_path(u->f));
-    else if (results_is_complete(u->f)) lua_pushfstring(L, "results file '%s' (complete)", results_path(u->f));
-    else lua_pushfstring(L, "results file '%s' (closed, partial results in %s)", results_path(u->f), results_disk_path(u->f));
+    else if (results_is_open(u->f))
+        lua_pushfstring(L, "results file '%s' (read-only)", results_path(u->f));
+    else if (results_is_complete(u->f))
+        lua_pushfstring(L, "results file '%s' (complete)", results_path(u->f));
+    else
+        lua_pushfstring(L, "results file '%s' (closed, partial results in %s)", results_path(u->f),
+                        results_disk_path(u->f));
     return 1;
 }
 
-static const luaL_Reg file_methods[] = {
-    {"write", l_file_write}, {"attrs", l_file_attrs}, {"flush", l_file_flush}, {"has", l_file_has},
-    {"read", l_file_read},   {"read_attrs", l_file_read_attrs}, {"list", l_file_list},
-    {"path", l_file_path},   {"close", l_file_close}, {NULL, NULL}};
+static const luaL_Reg file_methods[] = {{"write", l_file_write}, {"attrs", l_file_attrs},
+                                        {"flush", l_file_flush}, {"has", l_file_has},
+                                        {"read", l_file_read},   {"read_attrs", l_file_read_attrs},
+                                        {"list", l_file_list},   {"path", l_file_path},
+                                        {"close", l_file_close}, {NULL, NULL}};
 
 static const luaL_Reg file_meta[] = {
     {"__gc", l_file_gc}, {"__close", l_file_tbc}, {"__tostring", l_file_tostring}, {NULL, NULL}};

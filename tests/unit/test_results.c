@@ -48,14 +48,16 @@ static int exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
-static int has_text(const char *s, const char *frag) { return s && strstr(s, frag) != NULL; }
+static int has_text(const char *s, const char *frag) {
+    return s && strstr(s, frag) != NULL;
+}
 
-#define CHECK_ERR(call, frag)                                                             \
-    do {                                                                                  \
-        sn_errclear();                                                                    \
-        int rc_ = (call);                                                                 \
-        CHECK_MSG(rc_ == SN_ERR, "%s succeeded, expected an error with '%s'", #call, frag); \
-        CHECK_MSG(has_text(sn_errmsg(), frag), "error '%s' lacks '%s'", sn_errmsg(), frag); \
+#define CHECK_ERR(call, frag)                                                                                          \
+    do {                                                                                                               \
+        sn_errclear();                                                                                                 \
+        int rc_ = (call);                                                                                              \
+        CHECK_MSG(rc_ == SN_ERR, "%s succeeded, expected an error with '%s'", #call, frag);                            \
+        CHECK_MSG(has_text(sn_errmsg(), frag), "error '%s' lacks '%s'", sn_errmsg(), frag);                            \
     } while (0)
 
 /* A borrowed array; the pointer stays valid for the next 63 calls (tests
@@ -461,7 +463,8 @@ TEST(results_reads_h5py_files) {
         if (strcmp(t->key, "count") == 0) seen += t->type == RESULTS_ATTR_INT && t->i == 7;
         if (strcmp(t->key, "ratio") == 0) seen += t->type == RESULTS_ATTR_NUM && t->num == 0.5;
         if (strcmp(t->key, "vec") == 0) seen += t->type == RESULTS_ATTR_NUMS && t->n == 3 && t->nums[2] == 3.5;
-        if (strcmp(t->key, "tags") == 0) seen += t->type == RESULTS_ATTR_STRS && t->n == 2 && strcmp(t->strs[1], "yz") == 0;
+        if (strcmp(t->key, "tags") == 0)
+            seen += t->type == RESULTS_ATTR_STRS && t->n == 2 && strcmp(t->strs[1], "yz") == 0;
     }
     CHECK_EQ_INT(seen, 7);
     results_attrs_free(&l);
@@ -516,7 +519,8 @@ TEST(results_error_messages) {
 
     CHECK(results_create(&f, tmp_path(&t, "e.h5")) == SN_OK);
     CHECK(results_write(f, "g/d", arr(RESULTS_F32, 1, (int64_t[]){3}, v), NULL) == SN_OK);
-    CHECK_ERR(results_write(f, "g/d/x", arr(RESULTS_F32, 1, (int64_t[]){3}, v), NULL), "'/g/d' is a dataset, not a group");
+    CHECK_ERR(results_write(f, "g/d/x", arr(RESULTS_F32, 1, (int64_t[]){3}, v), NULL),
+              "'/g/d' is a dataset, not a group");
     CHECK_ERR(results_write(f, "g", arr(RESULTS_F32, 1, (int64_t[]){3}, v), NULL), "it is a group");
     CHECK_ERR(results_read_tensor(f, "g", &x), "is a group, not a dataset");
     CHECK_ERR(results_write(f, "a//b", arr(RESULTS_F32, 1, (int64_t[]){3}, v), NULL), "empty path component");
@@ -569,8 +573,14 @@ TEST(results_provenance) {
 
     ResultsFile *f;
     CHECK(results_create(&f, tmp_path(&t, "p.h5")) == SN_OK);
-    Provenance p = {.script = script, .command_line = "bin/sanity run s.lua \xff", .cfg_json = "{\"a\":1}",
-                    .seed = 42, .threads = 3, .lua_version = "Lua 5.4", .sanity_version = "9.9", .start_time = 0};
+    Provenance p = {.script = script,
+                    .command_line = "bin/sanity run s.lua \xff",
+                    .cfg_json = "{\"a\":1}",
+                    .seed = 42,
+                    .threads = 3,
+                    .lua_version = "Lua 5.4",
+                    .sanity_version = "9.9",
+                    .start_time = 0};
     CHECK(provenance_write(f, &p) == SN_OK);
     CHECK(provenance_finish(f) == SN_OK);
     ResultsAttrList l;
