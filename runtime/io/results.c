@@ -190,6 +190,7 @@ int results_create(ResultsFile **out, const char *path) {
     if (snprintf(disk, sizeof disk, "%s.partial", path) >= (int)sizeof disk)
         return sn_errorf("results file name '%s' is too long", path);
     hid_t fapl = file_access();
+    errno = 0; /* the stat above may have left ENOENT */
     hid_t fid = H5Fcreate(disk, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     int err = errno;
     hclose(fapl);
@@ -934,7 +935,8 @@ static int reserved_attr(const char *key) {
     return 0;
 }
 
-static int write_attr(const ResultsFile *f, hid_t obj, const char *objname, const ResultsAttr *a) {
+/* Checks one attribute before anything is written. */
+static int check_attr(const ResultsFile *f, const char *objname, const ResultsAttr *a) {
     if (!a->key || !*a->key) return sn_errorf("results file '%s': empty attribute name on '%s'", f->path, objname);
     if (reserved_attr(a->key))
         return sn_errorf("results file '%s': attribute name '%s' is reserved for dimension scales", f->path, a->key);
@@ -945,6 +947,15 @@ static int write_attr(const ResultsFile *f, hid_t obj, const char *objname, cons
             if (!a->strs[i] || !results_utf8_valid(a->strs[i], strlen(a->strs[i])))
                 return sn_errorf("results file '%s': attribute '%s' of '%s' is not valid UTF-8", f->path, a->key,
                                  objname);
+    if (a->type > RESULTS_ATTR_STRS ||
+        ((a->type == RESULTS_ATTR_NUMS || a->type == RESULTS_ATTR_STRS) && a->n > 0 &&
+         !(a->type == RESULTS_ATTR_NUMS ? (const void *)a->nums : (const void *)a->strs)))
+        return sn_errorf("results file '%s': attribute '%s' of '%s' has no value", f->path, a->key, objname);
+    return SN_OK;
+}
+
+static int write_attr(const ResultsFile *f, hid_t obj, const char *objname, const ResultsAttr *a) {
+    if (check_attr(f, objname, a) != SN_OK) return SN_ERR;
     if (H5Aexists(obj, a->key) > 0 && H5Adelete(obj, a->key) < 0)
         return sn_errorf("results file '%s': cannot replace attribute '%s' of '%s'", f->path, a->key, objname);
     hsize_t n = (hsize_t)a->n;
@@ -1347,9 +1358,7 @@ int results_write(ResultsFile *f, const char *name, const ResultsArray *a, const
                              f->path, abs);
     }
     for (int i = 0; i < o->nattrs; i++) /* attribute checks before any change */
-        if (!o->attrs[i].key || !*o->attrs[i].key || reserved_attr(o->attrs[i].key))
-            return sn_errorf("results file '%s': bad attribute name '%s' for '%s'", f->path,
-                             o->attrs[i].key ? o->attrs[i].key : "", abs);
+        if (check_attr(f, abs, &o->attrs[i]) != SN_OK) return SN_ERR;
     DimPlan plan[TENSOR_MAX_DIMS];
     if (o->dims && plan_dims(f, abs, a, o->dims, plan) != SN_OK) return SN_ERR;
     if (make_parents(f, abs) != SN_OK) return SN_ERR;

@@ -483,19 +483,13 @@ static void json_add(lua_State *L, int idx, cJSON *parent, const char *key, int 
         lua_pushnil(L);
         while (lua_next(L, idx)) {
             lua_pop(L, 1);
-            const char *ks;
-            if (lua_type(L, -1) == LUA_TSTRING) {
+            if (lua_type(L, -1) == LUA_TSTRING)
                 lua_pushvalue(L, -1);
-            } else {
-                luaL_tolstring(L, -1, NULL);
-            }
-            ks = lua_tostring(L, -1);
+            else
+                luaL_tolstring(L, -1, NULL); /* a new string: the key itself stays as lua_next needs it */
+            keys[nk++] = lua_tostring(L, -1);
             lua_pushvalue(L, -2);
-            lua_settable(L, side); /* side[ks] = key; ks stays alive in side */
-            lua_pushvalue(L, -1);
-            lua_gettable(L, side);
-            lua_pop(L, 1);
-            keys[nk++] = ks;
+            lua_settable(L, side); /* side[ks] = key; ks stays alive as a key of side */
         }
         qsort(keys, (size_t)nk, sizeof *keys, cmp_str);
         for (int i = 0; i < nk; i++) {

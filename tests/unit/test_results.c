@@ -364,6 +364,13 @@ TEST(results_attributes) {
     CHECK_ERR(results_set_attrs(f, NULL, &bad, 1), "reserved");
     ResultsAttr badutf = {.key = "s", .type = RESULTS_ATTR_STR, .str = "\xff"};
     CHECK_ERR(results_set_attrs(f, NULL, &badutf, 1), "not valid UTF-8");
+    /* a bad attribute is found before an overwrite removes the old dataset */
+    double w[2] = {9, 9};
+    ResultsWriteOpts bad_o = {.attrs = &badutf, .nattrs = 1, .overwrite = 1};
+    CHECK_ERR(results_write(f, "x", arr(RESULTS_F64, 1, (int64_t[]){2}, w), &bad_o), "not valid UTF-8");
+    ResultsArray still;
+    CHECK(results_read_array(f, "x", &still) == SN_OK && ((const double *)still.data)[0] == 1);
+    results_array_free(&still);
     CHECK_EQ_INT(results_open_objects(f), 1);
     results_free(f);
     tmp_free(&t);
