@@ -10,6 +10,7 @@
 #include "error.h"
 #include "io/datasets.h"
 #include "io/idx.h"
+#include "io/results.h"
 #include "lua/l_util.h"
 #include "lua/modules.h"
 
@@ -96,7 +97,22 @@ static int l_data_fashion_mnist(lua_State *L) {
     return 2;
 }
 
-static const luaL_Reg data_funcs[] = {{"fashion_mnist", l_data_fashion_mnist}, {NULL, NULL}};
+/* data.load_h5(path, name): a numeric dataset of any HDF5 file as a float32
+ * tensor (a user's own images or labels, e.g. written with h5py). */
+static int l_data_load_h5(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
+    ResultsFile *f = NULL;
+    if (results_open(&f, path, RESULTS_READ) != SN_OK) l_raise(L);
+    Tensor t;
+    int rc = results_read_tensor(f, name, &t);
+    results_close(f, 0);
+    results_free(f);
+    if (rc != SN_OK) l_raise(L);
+    l_pushtensor_move(L, &t);
+    return 1;
+}
+
+static const luaL_Reg data_funcs[] = {{"fashion_mnist", l_data_fashion_mnist}, {"load_h5", l_data_load_h5}, {NULL, NULL}};
 
 int luaopen_sanity_data(lua_State *L) {
     luaL_newmetatable(L, IDX_MT);
