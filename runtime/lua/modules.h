@@ -9,9 +9,11 @@
 
 int luaopen_sanity_tensor(lua_State *L);
 int luaopen_sanity_rng(lua_State *L);
+int luaopen_sanity_metric(lua_State *L);
 
 #define SANITY_MODULES(X) \
     X(tensor)             \
-    X(rng)
+    X(rng)                \
+    X(metric)
 
 #endif
