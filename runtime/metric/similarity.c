@@ -150,45 +150,61 @@ static double pearson_f(const float *a, const float *b, int64_t n, int abs) {
 static inline uint32_t float_key(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return u ^ ((uint32_t)-(int32_t)(u >> 31) | 0x80000000u); /* branch-free: negatives flip all bits */
 }
 
 /* Stable LSD radix sort of v[0..n) by the high 32 bits (the key); the low 32
- * bits carry the element index. tmp holds n entries. */
+ * bits carry the element index. tmp holds n entries. One counting pass for
+ * all four key bytes; a byte every key shares is skipped. */
 static void radix_sort(uint64_t *v, uint64_t *tmp, int64_t n) {
+    int64_t cnt[4][256];
+    memset(cnt, 0, sizeof cnt);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t k = (uint32_t)(v[i] >> 32);
+        cnt[0][k & 255]++, cnt[1][k >> 8 & 255]++, cnt[2][k >> 16 & 255]++, cnt[3][k >> 24]++;
+    }
     uint64_t *src = v, *dst = tmp;
-    for (int shift = 32; shift < 64; shift += 8) {
-        int64_t cnt[256] = {0};
-        for (int64_t i = 0; i < n; i++) cnt[(src[i] >> shift) & 255]++;
-        if (cnt[(src[0] >> shift) & 255] == n) continue; /* every key shares this byte */
+    for (int pass = 0; pass < 4; pass++) {
+        int shift = 32 + 8 * pass;
+        int64_t *c = cnt[pass];
+        if (c[(src[0] >> shift) & 255] == n) continue;
         int64_t pos = 0;
         for (int k = 0; k < 256; k++) {
-            int64_t c = cnt[k];
-            cnt[k] = pos;
-            pos += c;
+            int64_t m = c[k];
+            c[k] = pos;
+            pos += m;
         }
-        for (int64_t i = 0; i < n; i++) dst[cnt[(src[i] >> shift) & 255]++] = src[i];
+        for (int64_t i = 0; i < n; i++) dst[c[(src[i] >> shift) & 255]++] = src[i];
         uint64_t *t = src;
         src = dst, dst = t;
     }
     if (src != v) memcpy(v, src, (size_t)n * sizeof *v);
 }
 
-/* rank[j] = 1-based rank of x[j] (|x[j]| with abs), ties averaged. */
+/* The sort key of x[j] (|x[j]| with abs); -0 becomes +0 so the two tie, as
+ * they compare equal. */
+static inline uint64_t rank_key(const float *x, int64_t j, int abs) {
+    float f = abs ? fabsf(x[j]) : x[j];
+    if (f == 0) f = 0;
+    return (uint64_t)float_key(f) << 32 | (uint64_t)j;
+}
+
+/* rank[j] = 1-based rank of x[j] (|x[j]| with abs), ties averaged. Equal
+ * keys are equal values, so ties are found on the sorted keys alone. */
 static void average_ranks(const float *x, int64_t n, int abs, uint64_t *v, uint64_t *tmp, double *rank) {
-    for (int64_t j = 0; j < n; j++) v[j] = (uint64_t)float_key((float)ld(x, j, abs)) << 32 | (uint64_t)j;
+    for (int64_t j = 0; j < n; j++) v[j] = rank_key(x, j, abs);
     radix_sort(v, tmp, n);
     for (int64_t i = 0; i < n;) {
-        double vi = ld(x, (int64_t)(uint32_t)v[i], abs);
+        uint64_t key = v[i] >> 32;
         int64_t j = i + 1;
-        while (j < n && ld(x, (int64_t)(uint32_t)v[j], abs) == vi) j++; /* == also ties -0 with +0 */
+        while (j < n && v[j] >> 32 == key) j++;
         double r = (double)(i + j + 1) * 0.5;
         for (int64_t k = i; k < j; k++) rank[(uint32_t)v[k]] = r;
         i = j;
     }
 }
 
-/* Marks the k features of largest |x| (lower index first among equals). */
+/* Sorts by |x| descending, lower index first among equals. */
 static void topk_sorted(const float *x, int64_t n, uint64_t *v, uint64_t *tmp) {
     for (int64_t j = 0; j < n; j++) v[j] = (uint64_t)(~float_key(fabsf(x[j]))) << 32 | (uint64_t)j;
     radix_sort(v, tmp, n); /* ascending ~key = descending |x|; stable keeps index order */
@@ -204,7 +220,7 @@ static void ssim_window(double *g) {
 }
 
 /* Mean SSIM of one [h, w] channel over the cropped region. buf holds
- * 5*h*w + 5*(h-2r)*w doubles. */
+ * 5*h*w + 5*(h-2r)*w + 5*(w-2r) doubles. */
 static double ssim_channel(const float *x, const float *y, int64_t h, int64_t w, int abs, double c1, double c2,
                            const double *g, double *buf) {
     const int K = 2 * SSIM_RADIUS + 1;
@@ -219,28 +235,34 @@ static double ssim_channel(const float *x, const float *y, int64_t h, int64_t w,
     for (int q = 0; q < 5; q++)
         for (int64_t i = 0; i < ho; i++) {
             double *o = v[q] + i * w;
-            for (int64_t j = 0; j < w; j++) o[j] = 0;
-            for (int k = 0; k < K; k++) {
-                const double *s = p[q] + (i + k) * w;
+            const double *mid = p[q] + (i + SSIM_RADIUS) * w, gm = g[SSIM_RADIUS];
+            for (int64_t j = 0; j < w; j++) o[j] = gm * mid[j];
+            for (int k = 0; k < SSIM_RADIUS; k++) { /* symmetric window: taps k and K-1-k share a weight */
+                const double *s1 = p[q] + (i + k) * w, *s2 = p[q] + (i + K - 1 - k) * w;
                 double gk = g[k];
-                for (int64_t j = 0; j < w; j++) o[j] += gk * s[j];
+                for (int64_t j = 0; j < w; j++) o[j] += gk * (s1[j] + s2[j]);
             }
         }
-    double total = 0;
-    for (int64_t i = 0; i < ho; i++)
-        for (int64_t j = 0; j < wo; j++) {
-            double m[5];
-            for (int q = 0; q < 5; q++) {
-                const double *s = v[q] + i * w + j;
-                double acc = 0;
-                for (int k = 0; k < K; k++) acc += g[k] * s[k];
-                m[q] = acc;
+    /* horizontal pass row by row (j innermost: independent sums), then SSIM */
+    double total = 0, *hr = v[4] + ho * w; /* 5 rows of wo */
+    for (int64_t i = 0; i < ho; i++) {
+        for (int q = 0; q < 5; q++) {
+            double *o = hr + q * wo;
+            const double *s = v[q] + i * w;
+            double gm = g[SSIM_RADIUS];
+            for (int64_t j = 0; j < wo; j++) o[j] = gm * s[j + SSIM_RADIUS];
+            for (int k = 0; k < SSIM_RADIUS; k++) {
+                double gk = g[k];
+                for (int64_t j = 0; j < wo; j++) o[j] += gk * (s[j + k] + s[j + K - 1 - k]);
             }
-            double ux = m[0], uy = m[1];
-            double vx = m[2] - ux * ux, vy = m[3] - uy * uy, vxy = m[4] - ux * uy;
+        }
+        for (int64_t j = 0; j < wo; j++) {
+            double ux = hr[j], uy = hr[wo + j];
+            double vx = hr[2 * wo + j] - ux * ux, vy = hr[3 * wo + j] - uy * uy, vxy = hr[4 * wo + j] - ux * uy;
             double a1 = 2 * ux * uy + c1, a2 = 2 * vxy + c2, b1 = ux * ux + uy * uy + c1, b2 = vx + vy + c2;
             total += (a1 * a2) / (b1 * b2);
         }
+    }
     return total / (double)(ho * wo);
 }
 
@@ -375,7 +397,9 @@ static size_t scratch_bytes(const SimJob *j) {
     switch (j->kind) {
     case SIM_SPEARMAN: return align64(d * (2 * sizeof(uint64_t) + 2 * sizeof(double)));
     case SIM_TOPK: return align64(d * (2 * sizeof(uint64_t) + 1));
-    case SIM_SSIM: return align64(sizeof(double) * (size_t)(5 * j->h * j->w + 5 * (j->h - 2 * SSIM_RADIUS) * j->w));
+    case SIM_SSIM:
+        return align64(sizeof(double) *
+                       (size_t)(5 * j->h * j->w + 5 * (j->h - 2 * SSIM_RADIUS) * j->w + 5 * (j->w - 2 * SSIM_RADIUS)));
     case SIM_HOG: return align64(sizeof(double) * (hog_scratch_doubles(&j->hog) + 2 * (size_t)j->hog.len));
     default: return 0;
     }
