@@ -13,7 +13,8 @@
  *   metric.similarity(name, a, b [, opts]) any of the above by name
  *   metric.similarities()                  the valid names, in a table
  *   metric.hog_descriptor(x [, opts])      HOG descriptors [N, L] (skimage.feature.hog)
- * Conventions: abs=true compares |a| with |b|. A constant map (zero variance)
+ * Conventions: abs=true compares |a| with |b| (top-k always ranks |values|,
+ * so abs changes nothing there). A constant map (zero variance)
  * gives correlation 0 (spearman, pearson, hog) and an all-zero map gives
  * cosine 0: never NaN (scipy would say NaN). Spearman ties get average ranks;
  * top-k ties go to the lower flat index. SSIM is skimage's
@@ -46,6 +47,11 @@
 #include "lua/modules.h"
 #include "metric/similarity.h"
 #include "metric/stats.h"
+
+static int nthreads(lua_State *L) {
+    Session *s = l_session(L);
+    return s && s->nthreads > 0 ? s->nthreads : 1;
+}
 
 /* ---- similarities ------------------------------------------------------ */
 
@@ -127,7 +133,7 @@ static int push_similarity(lua_State *L, SimKind kind, int a_idx, int b_idx, int
     if (similarity_check(kind, a, b, &o) != SN_OK) return luaL_error(L, "metric.%s: %s", name, sn_errmsg());
     int64_t n = a->shape[0];
     Tensor *out = l_pushtensor(L, 1, &n);
-    if (similarity_batch(kind, a, b, &o, out, l_session(L)->nthreads) != SN_OK)
+    if (similarity_batch(kind, a, b, &o, out, nthreads(L)) != SN_OK)
         return luaL_error(L, "metric.%s: %s", name, sn_errmsg());
     return 1;
 }
@@ -169,7 +175,7 @@ static int l_metric_hog_descriptor(lua_State *L) {
     if (hog_check(x, &h) != SN_OK) return luaL_error(L, "metric.hog_descriptor: %s", sn_errmsg());
     int64_t shape[2] = {x->shape[0], hog_length(x->shape[x->ndim - 2], x->shape[x->ndim - 1], &h)};
     Tensor *out = l_pushtensor(L, 2, shape);
-    if (hog_batch(x, &h, abs, out, l_session(L)->nthreads) != SN_OK)
+    if (hog_batch(x, &h, abs, out, nthreads(L)) != SN_OK)
         return luaL_error(L, "metric.hog_descriptor: %s", sn_errmsg());
     return 1;
 }
@@ -296,7 +302,7 @@ static int l_metric_permutation_test(lua_State *L) {
     check_count(L, 2, ny, 1);
     if (o.paired) check_same_length(L, nx, ny, "a paired test");
     double p;
-    if (stats_permutation_test(x, nx, y, ny, &o, &p, l_session(L)->nthreads) != SN_OK)
+    if (stats_permutation_test(x, nx, y, ny, &o, &p, nthreads(L)) != SN_OK)
         return luaL_error(L, "metric.permutation_test: %s", sn_errmsg());
     lua_pushnumber(L, p);
     return 1;
@@ -315,7 +321,7 @@ static int l_metric_bootstrap_ci(lua_State *L) {
     const double *x = check_sample(L, 1, &nx);
     check_count(L, 1, nx, 1);
     double lo, hi;
-    if (stats_bootstrap_ci(x, nx, &o, &lo, &hi, l_session(L)->nthreads) != SN_OK)
+    if (stats_bootstrap_ci(x, nx, &o, &lo, &hi, nthreads(L)) != SN_OK)
         return luaL_error(L, "metric.bootstrap_ci: %s", sn_errmsg());
     lua_pushnumber(L, lo);
     lua_pushnumber(L, hi);

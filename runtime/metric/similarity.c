@@ -13,8 +13,8 @@
 #include "error.h"
 #include "parallel.h"
 
-const char *const similarity_names[] = {"spearman", "pearson", "cosine", "mse", "mae",
-                                        "ssim",     "hog",     "topk_intersection", NULL};
+const char *const similarity_names[] = {"spearman", "pearson",           "cosine", "mse", "mae", "ssim",
+                                        "hog",      "topk_intersection", NULL};
 
 int similarity_find(const char *name) {
     for (int i = 0; similarity_names[i]; i++)
@@ -94,19 +94,23 @@ int similarity_check(SimKind kind, const Tensor *a, const Tensor *b, const SimOp
             return sn_errorf("data_range must be positive (or 0 to infer it), got %g", o->data_range);
         return SN_OK;
     }
-    case SIM_HOG: return hog_check(a, &o->hog);
+    case SIM_HOG:
+        return hog_check(a, &o->hog);
     case SIM_TOPK:
         if (o->k < 1 || o->k > d)
-            return sn_errorf("k = %lld is out of range: expected 1..%lld (features per map)",
-                             (long long)o->k, (long long)d);
+            return sn_errorf("k = %lld is out of range: expected 1..%lld (features per map)", (long long)o->k,
+                             (long long)d);
         return SN_OK;
-    default: return SN_OK;
+    default:
+        return SN_OK;
     }
 }
 
 /* ---- shared pieces ----------------------------------------------------- */
 
-static inline double ld(const float *x, int64_t j, int abs) { return abs ? fabs((double)x[j]) : (double)x[j]; }
+static inline double ld(const float *x, int64_t j, int abs) {
+    return abs ? fabs((double)x[j]) : (double)x[j];
+}
 
 static int check_finite(const float *x, int64_t d, const char *which, int64_t sample) {
     for (int64_t j = 0; j < d; j++)
@@ -150,7 +154,7 @@ static double pearson_f(const float *a, const float *b, int64_t n, int abs) {
 static inline uint32_t float_key(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
-    return u ^ ((uint32_t)-(int32_t)(u >> 31) | 0x80000000u); /* branch-free: negatives flip all bits */
+    return u ^ ((uint32_t) - (int32_t)(u >> 31) | 0x80000000u); /* branch-free: negatives flip all bits */
 }
 
 /* Stable LSD radix sort of v[0..n) by the high 32 bits (the key); the low 32
@@ -383,25 +387,31 @@ typedef struct {
     const float *a, *b; /* [n, d] */
     int64_t d;
     float *out;
-    int64_t c, h, w;   /* spatial measures */
+    int64_t c, h, w; /* spatial measures */
     double g[2 * SSIM_RADIUS + 1];
     HogShape hog;
     char *scratch;
     size_t per_worker; /* bytes */
 } SimJob;
 
-static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+static size_t align64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
 
 static size_t scratch_bytes(const SimJob *j) {
     size_t d = (size_t)j->d;
     switch (j->kind) {
-    case SIM_SPEARMAN: return align64(d * (2 * sizeof(uint64_t) + 2 * sizeof(double)));
-    case SIM_TOPK: return align64(d * (2 * sizeof(uint64_t) + 1));
+    case SIM_SPEARMAN:
+        return align64(d * (2 * sizeof(uint64_t) + 2 * sizeof(double)));
+    case SIM_TOPK:
+        return align64(d * (2 * sizeof(uint64_t) + 1));
     case SIM_SSIM:
         return align64(sizeof(double) *
                        (size_t)(5 * j->h * j->w + 5 * (j->h - 2 * SSIM_RADIUS) * j->w + 5 * (j->w - 2 * SSIM_RADIUS)));
-    case SIM_HOG: return align64(sizeof(double) * (hog_scratch_doubles(&j->hog) + 2 * (size_t)j->hog.len));
-    default: return 0;
+    case SIM_HOG:
+        return align64(sizeof(double) * (hog_scratch_doubles(&j->hog) + 2 * (size_t)j->hog.len));
+    default:
+        return 0;
     }
 }
 
@@ -422,7 +432,9 @@ static int sim_task(void *ctx, int64_t i, int worker) {
         r = pearson_d(ra, rb, d);
         break;
     }
-    case SIM_PEARSON: r = pearson_f(a, b, d, abs); break;
+    case SIM_PEARSON:
+        r = pearson_f(a, b, d, abs);
+        break;
     case SIM_COSINE: {
         double ab = 0, aa = 0, bb = 0;
         for (int64_t k = 0; k < d; k++) {
@@ -483,7 +495,8 @@ static int sim_task(void *ctx, int64_t i, int worker) {
         r = (double)hits / (double)k;
         break;
     }
-    default: return sn_errorf("unknown similarity %d", (int)j->kind);
+    default:
+        return sn_errorf("unknown similarity %d", (int)j->kind);
     }
     j->out[i] = (float)r;
     return SN_OK;
@@ -505,10 +518,13 @@ static int alloc_scratch(SimJob *j, int nthreads) {
     return SN_OK;
 }
 
-int similarity_batch(SimKind kind, const Tensor *a, const Tensor *b, const SimOptions *o, Tensor *out,
-                     int nthreads) {
+int similarity_batch(SimKind kind, const Tensor *a, const Tensor *b, const SimOptions *o, Tensor *out, int nthreads) {
     int64_t n = a->shape[0];
-    SimJob j = {.kind = kind, .o = o, .a = tensor_data(a), .b = tensor_data(b), .d = tensor_row_numel(a),
+    SimJob j = {.kind = kind,
+                .o = o,
+                .a = tensor_data(a),
+                .b = tensor_data(b),
+                .d = tensor_row_numel(a),
                 .out = tensor_data(out)};
     double lo[360], hi[360];
     if (kind == SIM_SSIM || kind == SIM_HOG) spatial_dims(a, &j.c, &j.h, &j.w);

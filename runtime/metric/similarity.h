@@ -67,10 +67,10 @@ typedef enum {
 typedef enum { HOG_L1, HOG_L1_SQRT, HOG_L2, HOG_L2_HYS } HogNorm;
 
 typedef struct HogOptions {
-    int orientations;      /* >= 1; default 9 */
-    int cell[2];           /* pixels per cell (rows, cols); default 8x8 */
-    int block[2];          /* cells per block (rows, cols); default 3x3 */
-    HogNorm norm;          /* default HOG_L2_HYS */
+    int orientations; /* >= 1; default 9 */
+    int cell[2];      /* pixels per cell (rows, cols); default 8x8 */
+    int block[2];     /* cells per block (rows, cols); default 3x3 */
+    HogNorm norm;     /* default HOG_L2_HYS */
 } HogOptions;
 
 typedef struct SimOptions {
@@ -97,8 +97,7 @@ int similarity_check(SimKind kind, const Tensor *a, const Tensor *b, const SimOp
 /* out[N] = similarity of a[i] and b[i]. Assumes similarity_check passed and
  * out is a float tensor of N elements. SN_ERR on a non-finite input value or
  * out of memory. */
-int similarity_batch(SimKind kind, const Tensor *a, const Tensor *b, const SimOptions *o, Tensor *out,
-                     int nthreads);
+int similarity_batch(SimKind kind, const Tensor *a, const Tensor *b, const SimOptions *o, Tensor *out, int nthreads);
 
 /* HOG descriptors: maps [N, H, W] or [N, C, H, W] -> out [N, hog_length].
  * hog_check validates the map size and options; abs takes |x| first. */

@@ -26,9 +26,15 @@ double stats_t_pvalue(double t, double df, Alternative alt) {
     }
     double p;
     switch (alt) {
-    case ALT_LESS: p = gsl_cdf_tdist_P(t, df); break;
-    case ALT_GREATER: p = gsl_cdf_tdist_Q(t, df); break;
-    default: p = 2 * gsl_cdf_tdist_Q(fabs(t), df); break;
+    case ALT_LESS:
+        p = gsl_cdf_tdist_P(t, df);
+        break;
+    case ALT_GREATER:
+        p = gsl_cdf_tdist_Q(t, df);
+        break;
+    default:
+        p = 2 * gsl_cdf_tdist_Q(fabs(t), df);
+        break;
     }
     return p > 1 ? 1 : p;
 }
@@ -128,8 +134,8 @@ static int perm_task(void *ctx, int64_t block, int worker) {
     return SN_OK;
 }
 
-int stats_permutation_test(const double *x, int64_t nx, const double *y, int64_t ny, const PermOptions *o,
-                           double *p, int nthreads) {
+int stats_permutation_test(const double *x, int64_t nx, const double *y, int64_t ny, const PermOptions *o, double *p,
+                           int nthreads) {
     int64_t m = o->paired ? nx : nx + ny, nblocks = (o->n + RESAMPLE_BLOCK - 1) / RESAMPLE_BLOCK;
     if (nthreads < 1) nthreads = 1;
     PermJob j = {.o = o, .nx = nx, .ny = ny};

@@ -50,15 +50,15 @@ void stats_ttest_paired(const double *x, const double *y, int64_t n, Alternative
 void stats_ttest_welch(const double *x, int64_t nx, const double *y, int64_t ny, Alternative alt, TTest *r);
 
 typedef struct PermOptions {
-    int64_t n;   /* resamples, >= 1 */
-    int paired;  /* then nx == ny */
+    int64_t n;  /* resamples, >= 1 */
+    int paired; /* then nx == ny */
     Alternative alt;
     uint64_t seed, stream;
 } PermOptions;
 
 /* nx, ny >= 1. SN_ERR only when out of memory. */
-int stats_permutation_test(const double *x, int64_t nx, const double *y, int64_t ny, const PermOptions *o,
-                           double *p, int nthreads);
+int stats_permutation_test(const double *x, int64_t nx, const double *y, int64_t ny, const PermOptions *o, double *p,
+                           int nthreads);
 
 typedef enum { BOOT_MEAN, BOOT_MEDIAN } BootStatistic;
 /* {"mean", "median", NULL}. */

@@ -391,8 +391,8 @@ TEST(metric_bootstrap_ci) {
     if (!x) return;
     const char *stats[2] = {"mean", "median"};
     for (int s = 0; s < 2; s++) {
-        BootOptions o = {.n = 20000, .level = attr("boot", "level"), .statistic = (BootStatistic)s, .seed = 3,
-                         .stream = 4};
+        BootOptions o = {
+            .n = 20000, .level = attr("boot", "level"), .statistic = (BootStatistic)s, .seed = 3, .stream = 4};
         double lo1, hi1, lo3, hi3;
         CHECK(stats_bootstrap_ci(x, n, &o, &lo1, &hi1, 1) == SN_OK);
         CHECK(stats_bootstrap_ci(x, n, &o, &lo3, &hi3, 3) == SN_OK);
