@@ -2,7 +2,7 @@
 # `make test` and `make demo` each work as the one command on a fresh Debian 12
 # machine: they install the dependencies first (scripts/install-deps.sh).
 
-PKGS     := lua5.4 hdf5 openblas libcjson gsl zlib
+PKGS     := lua5.4 hdf5 openblas libcjson gsl zlib libcrypto
 CC       ?= cc
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
@@ -15,7 +15,8 @@ BIN      ?= bin
 # pkg-config is only asked once the dependencies are there (deps runs first).
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # GSL uses OpenBLAS for its CBLAS calls, not its own slow reference copy.
-PKG_LIBS   = $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+# hdf5_hl (dimension scales, H5DS) ships with libhdf5-dev but has no .pc file.
+PKG_LIBS   = -lhdf5_hl $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
 LIB_SRC  := $(filter-out runtime/main.c,$(wildcard runtime/*.c runtime/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -23,7 +24,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 GIT_REV  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps test unit luatest demo asan bench clean fixtures plots
+.PHONY: all deps test unit luatest demo asan bench clean fixtures plots FORCE
 all: $(BIN)/sanity $(BIN)/unit
 
 deps:
@@ -37,6 +38,14 @@ $(BUILD)/%.o: %.c
 # GCC keeps short row copies (im2col of small images) inline instead of
 # turning them into memcpy/memset calls that cost more than the copy.
 $(BUILD)/runtime/nn/%.o: CFLAGS += -O3 -fno-tree-loop-distribute-patterns
+
+# Objects that record the commit (sanity version, results provenance) are
+# rebuilt when HEAD moves, not only when their sources change.
+$(BUILD)/git-rev: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+$(BUILD)/runtime/main.o $(BUILD)/runtime/io/provenance.o: $(BUILD)/git-rev
+FORCE:
 
 $(BIN)/sanity: $(BUILD)/runtime/main.o $(LIB_OBJ)
 	@mkdir -p $(BIN)
@@ -63,8 +72,12 @@ demo: deps
 	@mkdir -p results
 	$(BIN)/sanity run experiments/demo.lua --out results/demo.h5
 
+$(BIN)/bench_sgemm: scripts/bench/sgemm_raw.c
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)
+
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BIN)/bench_sgemm
 	$(BIN)/sanity run scripts/bench/matmul.lua
 
 clean:

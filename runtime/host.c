@@ -47,8 +47,7 @@ static int l_sanity_log(lua_State *L) {
     return 0;
 }
 
-/* sanity.clock(): monotonic wall-clock seconds, for timing (os.clock is CPU
- * time summed over threads). */
+/* sanity.clock(): monotonic wall-clock seconds, for benchmarks and ETAs. */
 static int l_sanity_clock(lua_State *L) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "cli/cli.h"
 #include "host.h"
 #include "parallel.h"
 
@@ -52,12 +53,13 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out) 
     return 0;
 }
 
-static int cmd_run(int argc, char **argv) {
+static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
         fputs(run_usage, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    Session s = {.nthreads = parallel_cpu_count(), .script = argv[0], .argc = argc, .argv = argv};
+    Session s = {.nthreads = parallel_cpu_count(), .script = argv[0], .argc = argc, .argv = argv,
+                 .full_argc = full_argc, .full_argv = full_argv};
     struct timeval tv;
     gettimeofday(&tv, NULL);
     s.start_time = (double)tv.tv_sec + tv.tv_usec * 1e-6;
@@ -184,7 +186,8 @@ int main(int argc, char **argv) {
         fputs(usage, stdout);
         return 0;
     }
-    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2, argc, argv);
+    if (strcmp(cmd, "info") == 0) return cli_info(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
     char msg[256];
     snprintf(msg, sizeof msg, "unknown command '%s'", cmd);

@@ -61,7 +61,7 @@ int tensor_init(Tensor *t, int ndim, const int64_t *shape) {
     t->storage = s;
     t->offset = 0;
     t->ndim = ndim;
-    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim > 0) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim); /* shape may be NULL for scalars */
     return SN_OK;
 }
 

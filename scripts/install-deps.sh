@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what sanity needs on Debian 12: idempotent, quiet when all is present.
-# Build: Lua 5.4, OpenBLAS (with LAPACK), HDF5, zlib, cJSON, GSL.
+# Build: Lua 5.4, OpenBLAS (with LAPACK), HDF5, zlib, cJSON, GSL, OpenSSL (SHA-256).
 # Data: Fashion-MNIST. Fixtures/plots (optional for tests): PyTorch, h5py, SciPy, matplotlib.
 set -euo pipefail
 pkgs=(build-essential pkg-config liblua5.4-dev libopenblas-dev libhdf5-dev hdf5-tools
-      zlib1g-dev libcjson-dev libgsl-dev dataset-fashion-mnist
+      zlib1g-dev libcjson-dev libgsl-dev libssl-dev dataset-fashion-mnist
       python3-h5py python3-numpy python3-matplotlib python3-scipy)
 [ "${SANITY_WITH_TORCH:-0}" = 1 ] && pkgs+=(python3-torch python3-skimage)
 missing=()

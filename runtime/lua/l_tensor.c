@@ -530,9 +530,16 @@ static int64_t check_index(lua_State *L, const Tensor *t, int arg) {
     return (int64_t)i - 1;
 }
 
+/* Labels are float32, so integral floats (3.0) index like integers. */
+static int is_index(lua_State *L, int arg) {
+    int ok = 0;
+    if (lua_type(L, arg) == LUA_TNUMBER) lua_tointegerx(L, arg, &ok);
+    return ok;
+}
+
 static int l_t_index(lua_State *L) {
     Tensor *t = l_checktensor(L, 1);
-    if (lua_isinteger(L, 2)) {
+    if (is_index(L, 2)) {
         int64_t i = check_index(L, t, 2);
         if (t->ndim == 1) {
             lua_pushnumber(L, tensor_data(t)[i]);
@@ -553,7 +560,7 @@ static int l_t_index(lua_State *L) {
 
 static int l_t_newindex(lua_State *L) {
     Tensor *t = l_checktensor(L, 1);
-    if (!lua_isinteger(L, 2)) luaL_error(L, "tensor index must be an integer");
+    if (!is_index(L, 2)) luaL_error(L, "tensor index must be an integer");
     int64_t i = check_index(L, t, 2);
     int64_t row = tensor_row_numel(t);
     float *dst = tensor_data(t) + i * row;

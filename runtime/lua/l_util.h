@@ -20,6 +20,8 @@ typedef struct Session {
     const char *script; /* path as given */
     int argc;
     char **argv;
+    int full_argc;     /* the whole command line, full_argv[0] = the binary */
+    char **full_argv;  /* (recorded in results files); may be NULL */
     double start_time; /* seconds since the epoch */
 } Session;
 

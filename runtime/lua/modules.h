@@ -9,12 +9,18 @@
 
 int luaopen_sanity_tensor(lua_State *L);
 int luaopen_sanity_rng(lua_State *L);
+int luaopen_sanity_data(lua_State *L);
+int luaopen_sanity_results(lua_State *L);
+int luaopen_sanity_metric(lua_State *L);
 int luaopen_sanity_nn(lua_State *L);
 int luaopen_sanity_model(lua_State *L);
 
 #define SANITY_MODULES(X) \
     X(tensor)             \
     X(rng)                \
+    X(data)               \
+    X(results)            \
+    X(metric)             \
     X(nn)                 \
     X(model)
 

@@ -62,11 +62,12 @@ function T.done()
   if failed > 0 then error(string.format("%d test(s) failed", failed), 0) end
 end
 
--- Runs bin/sanity with arguments; returns exit status, stdout, stderr.
-function T.sanity(args)
+-- Runs bin/sanity with arguments (a shell string), optionally with extra
+-- environment assignments ("VAR=value ..."); returns exit status, stdout, stderr.
+function T.sanity(args, env)
   local bin = os.getenv("SANITY_BIN") or "bin/sanity"
   local errfile = os.tmpname()
-  local p = io.popen(string.format("%s %s 2>%s", bin, args, errfile))
+  local p = io.popen(string.format("%s %s %s 2>%s", env or "", bin, args, errfile))
   local out = p:read("a")
   local _, _, status = p:close()
   local f = io.open(errfile)
