@@ -12,10 +12,14 @@
 
 #include "error.h"
 
-static const LayerOps *ops_of(const Node *n) { return layer_ops(n->kind); }
+static const LayerOps *ops_of(const Node *n) {
+    return layer_ops(n->kind);
+}
 
 /* Prefixes the current message with "kind 'name': " and returns SN_ERR. */
-static int node_error(const Node *n) { return sn_errprefix("%s '%s': ", layer_kind_name(n->kind), n->name); }
+static int node_error(const Node *n) {
+    return sn_errprefix("%s '%s': ", layer_kind_name(n->kind), n->name);
+}
 
 Model *model_new(uint64_t seed) {
     Model *m = calloc(1, sizeof *m);
@@ -34,7 +38,8 @@ int model_set_input_shape(Model *m, int ndim, const int64_t *shape) {
         return sn_errorf("input shape must have 1 to %d dimensions (without the batch), got %d", TENSOR_MAX_DIMS - 1,
                          ndim);
     for (int i = 0; i < ndim; i++)
-        if (shape[i] < 1) return sn_errorf("input shape entry %d must be positive, got %lld", i + 1, (long long)shape[i]);
+        if (shape[i] < 1)
+            return sn_errorf("input shape entry %d must be positive, got %lld", i + 1, (long long)shape[i]);
     m->in_shape.ndim = ndim + 1;
     m->in_shape.dim[0] = 1;
     memcpy(m->in_shape.dim + 1, shape, sizeof(int64_t) * (size_t)ndim);
@@ -98,7 +103,8 @@ int model_add(Model *m, const char *name, LayerKind kind, const LayerConfig *cfg
     Shape out = {.ndim = -1};
     if (m->in_shape.ndim > 0) {
         Shape in[NODE_MAX_INPUTS];
-        for (int k = 0; k < ninputs; k++) in[k] = inputs[k] == MODEL_INPUT ? m->in_shape : m->nodes[inputs[k]].out_shape;
+        for (int k = 0; k < ninputs; k++)
+            in[k] = inputs[k] == MODEL_INPUT ? m->in_shape : m->nodes[inputs[k]].out_shape;
         if (ops->out_shape(cfg, in, &out) != SN_OK) return sn_errprefix("%s '%s': ", ops->name, name);
     }
     if (m->nnodes == m->cap) {
@@ -199,7 +205,9 @@ Model *model_clone(const Model *m) {
     return c;
 }
 
-void model_set_training(Model *m, int training) { m->training = training != 0; }
+void model_set_training(Model *m, int training) {
+    m->training = training != 0;
+}
 
 /* ---- forward ---- */
 
@@ -247,7 +255,8 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
     if (!tensor_same_shape(d_out, &last->output)) {
         char a[160], b[160];
         return sn_errorf("backward: the gradient has shape %s, the output of '%s' has shape %s",
-                         tensor_shape_str(d_out, a, sizeof a), last->name, tensor_shape_str(&last->output, b, sizeof b));
+                         tensor_shape_str(d_out, a, sizeof a), last->name,
+                         tensor_shape_str(&last->output, b, sizeof b));
     }
     int nn = m->nnodes, rc = SN_OK;
     char *need = calloc((size_t)nn * 2, 1);
@@ -294,11 +303,14 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
             if (!wants) { /* a rule fills every input; this one goes nowhere */
                 rc = tensor_init(&tmp[k], is.ndim, is.dim);
                 din[k] = &tmp[k];
-            } else if (!*hv) { /* first consumer: write into the gradient itself */
-                rc = nn_ensure(t, &is, 1);
+            } else if (!*hv || !rule) {
+                /* The first consumer writes into the zeroed gradient; later
+                 * ones add into it directly, since layer kernels only add.
+                 * Rules may assign, so they get a zeroed temporary. */
+                if (!*hv) rc = nn_ensure(t, &is, 1);
                 if (rc == SN_OK) tensor_share(&view[k], t), din[k] = &view[k];
                 *hv = 1;
-            } else { /* later consumers: into a temporary, then summed */
+            } else { /* a rule at a later consumer: into a temporary, then summed */
                 rc = tensor_init(&tmp[k], is.ndim, is.dim);
                 din[k] = &tmp[k], target[k] = t;
             }
@@ -354,7 +366,9 @@ const char *model_param_name(const Model *m, int node, int k, char *buf, size_t 
     return buf;
 }
 
-int model_node_randomizable(const Model *m, int node) { return m->nodes[node].nparams > 0; }
+int model_node_randomizable(const Model *m, int node) {
+    return m->nodes[node].nparams > 0;
+}
 
 int model_node_shape(const Model *m, int node, Shape *s) {
     const Node *n = &m->nodes[node];

@@ -51,15 +51,15 @@
 typedef struct Model {
     int nnodes, cap;
     Node *nodes;
-    uint64_t seed;      /* initializers at creation and dropout draws */
-    int training;       /* 0 = eval (default), 1 = train */
-    uint64_t step;      /* forward calls made in training mode (dropout stream) */
-    Shape in_shape;     /* per-sample input shape with N = 1, ndim -1 when unknown */
-    int finished;       /* model_finish succeeded; nodes can no longer be added */
-    int has_forward;    /* activations are valid for backward */
-    int fwd_training;   /* the mode of the last forward */
-    Tensor input;       /* the last forward's input (shared with the caller) */
-    Tensor d_input;     /* the last backward's input gradient */
+    uint64_t seed;    /* initializers at creation and dropout draws */
+    int training;     /* 0 = eval (default), 1 = train */
+    uint64_t step;    /* forward calls made in training mode (dropout stream) */
+    Shape in_shape;   /* per-sample input shape with N = 1, ndim -1 when unknown */
+    int finished;     /* model_finish succeeded; nodes can no longer be added */
+    int has_forward;  /* activations are valid for backward */
+    int fwd_training; /* the mode of the last forward */
+    Tensor input;     /* the last forward's input (shared with the caller) */
+    Tensor d_input;   /* the last backward's input gradient */
 } Model;
 
 /* ---- building ---- */
@@ -174,7 +174,7 @@ char *model_summary(const Model *m);
  * PyTorch's defaults, missing required keys (sizes) and unknown keys are
  * errors. "inputs" may be omitted for single-input nodes: the previous node
  * (or the input for the first). Types: layer_kind_list(). */
-char *model_to_json(const Model *m); /* malloc'd; NULL when out of memory */
+char *model_to_json(const Model *m);      /* malloc'd; NULL when out of memory */
 Model *model_from_json(const char *json); /* finished model, initialized from its seed; NULL + message on error */
 
 #endif

@@ -31,11 +31,21 @@ static cJSON *config_json(const Node *n) {
         const char *p = (const char *)&n->cfg + fs[i].offset;
         cJSON *v = NULL;
         switch (fs[i].type) {
-        case FIELD_INT: v = cJSON_CreateNumber(*(const int *)p); break;
-        case FIELD_BOOL: v = cJSON_CreateBool(*(const int *)p); break;
-        case FIELD_FLOAT: v = cJSON_CreateNumber(float_to_json(*(const float *)p)); break;
-        case FIELD_INIT: v = cJSON_CreateString(init_kind_name(*(const InitKind *)p)); break;
-        case FIELD_PAIR: v = cJSON_CreateIntArray((const int *)p, 2); break;
+        case FIELD_INT:
+            v = cJSON_CreateNumber(*(const int *)p);
+            break;
+        case FIELD_BOOL:
+            v = cJSON_CreateBool(*(const int *)p);
+            break;
+        case FIELD_FLOAT:
+            v = cJSON_CreateNumber(float_to_json(*(const float *)p));
+            break;
+        case FIELD_INIT:
+            v = cJSON_CreateString(init_kind_name(*(const InitKind *)p));
+            break;
+        case FIELD_PAIR:
+            v = cJSON_CreateIntArray((const int *)p, 2);
+            break;
         }
         if (!v || !cJSON_AddItemToObject(cfg, fs[i].name, v)) {
             cJSON_Delete(v);
@@ -48,8 +58,8 @@ static cJSON *config_json(const Node *n) {
 
 char *model_to_json(const Model *m) {
     cJSON *root = cJSON_CreateObject(), *nodes = NULL;
-    int ok = root && cJSON_AddStringToObject(root, "format", "sanity.model") &&
-             cJSON_AddNumberToObject(root, "version", 1);
+    int ok =
+        root && cJSON_AddStringToObject(root, "format", "sanity.model") && cJSON_AddNumberToObject(root, "version", 1);
     /* JSON numbers are doubles: seeds beyond 2^53 are written as strings */
     if (ok && m->seed <= (UINT64_C(1) << 53)) {
         ok = cJSON_AddNumberToObject(root, "seed", (double)m->seed) != NULL;
@@ -106,7 +116,8 @@ static int parse_field(LayerConfig *c, const LayerField *f, const cJSON *v) {
             ((int *)p)[0] = ((int *)p)[1] = (int)a;
             return SN_OK;
         }
-        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2 && json_int(cJSON_GetArrayItem(v, 0), -1000000000, 1000000000, &a) &&
+        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2 &&
+            json_int(cJSON_GetArrayItem(v, 0), -1000000000, 1000000000, &a) &&
             json_int(cJSON_GetArrayItem(v, 1), -1000000000, 1000000000, &b)) {
             ((int *)p)[0] = (int)a, ((int *)p)[1] = (int)b;
             return SN_OK;
@@ -163,7 +174,8 @@ static int parse_node(Model *m, const cJSON *o, int index) {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
     if (!cJSON_IsString(name)) return sn_errorf("node %d: 'name' must be a string", index + 1);
-    if (!cJSON_IsString(type)) return sn_errorf("node %d ('%s'): 'type' must be a string", index + 1, name->valuestring);
+    if (!cJSON_IsString(type))
+        return sn_errorf("node %d ('%s'): 'type' must be a string", index + 1, name->valuestring);
     int kind = layer_kind_from_name(type->valuestring);
     if (kind < 0)
         return sn_errorf("node %d ('%s'): unknown layer type '%s' (known: %s)", index + 1, name->valuestring,
@@ -205,8 +217,7 @@ static int parse_model(Model **out, const cJSON *root) {
         return sn_errorf("'format' must be \"sanity.model\"");
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
     int64_t v;
-    if (ver && !(json_int(ver, 1, 1, &v)))
-        return sn_errorf("unsupported 'version' (this build reads version 1)");
+    if (ver && !(json_int(ver, 1, 1, &v))) return sn_errorf("unsupported 'version' (this build reads version 1)");
     uint64_t seed = 0;
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "seed");
     if (js) {
@@ -220,8 +231,7 @@ static int parse_model(Model **out, const cJSON *root) {
             return sn_errorf("'seed' must be a non-negative integer");
     }
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(root, "nodes");
-    if (!cJSON_IsArray(nodes) || cJSON_GetArraySize(nodes) == 0)
-        return sn_errorf("'nodes' must be a non-empty array");
+    if (!cJSON_IsArray(nodes) || cJSON_GetArraySize(nodes) == 0) return sn_errorf("'nodes' must be a non-empty array");
     Model *m = model_new(seed);
     if (!m) return SN_ERR;
     *out = m;

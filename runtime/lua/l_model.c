@@ -34,7 +34,8 @@ static size_t param_bytes(const Model *m) {
     size_t n = 0;
     for (int i = 0; i < m->nnodes; i++) {
         n += 2 * sizeof(float) * (size_t)node_num_parameters(&m->nodes[i]);
-        for (int k = 0; k < m->nodes[i].nbuffers; k++) n += sizeof(float) * (size_t)tensor_numel(&m->nodes[i].buffer[k]);
+        for (int k = 0; k < m->nodes[i].nbuffers; k++)
+            n += sizeof(float) * (size_t)tensor_numel(&m->nodes[i].buffer[k]);
     }
     return n;
 }
@@ -50,7 +51,8 @@ int l_checklayer(lua_State *L, const Model *m, int idx) {
     if (lua_type(L, idx) == LUA_TNUMBER) {
         lua_Integer i = luaL_checkinteger(L, idx);
         if (i < 1 || i > m->nnodes)
-            luaL_argerror(L, idx, lua_pushfstring(L, "layer %d out of range (the model has %d layers)", (int)i, m->nnodes));
+            luaL_argerror(L, idx,
+                          lua_pushfstring(L, "layer %d out of range (the model has %d layers)", (int)i, m->nnodes));
         return (int)i - 1;
     }
     const char *name = luaL_checkstring(L, idx);
@@ -124,8 +126,20 @@ static int l_model_backward(lua_State *L) {
     l_checkoptkeys(L, 3, backward_opts);
     int params = l_optbool(L, 3, "param_grads", 1), input = l_optbool(L, 3, "input_grad", 1);
     int nthreads = opt_threads(L, 3);
+    Storage **before = malloc(sizeof(Storage *) * (size_t)(m->nnodes + 1));
+    if (!before) return luaL_error(L, "out of memory");
+    for (int i = 0; i < m->nnodes; i++) before[i] = m->nodes[i].d_output.storage;
+    before[m->nnodes] = m->d_input.storage;
     Tensor dx;
-    if (model_backward(m, d, NULL, params, input ? &dx : NULL, nthreads) != SN_OK) return l_raise(L);
+    int rc = model_backward(m, d, NULL, params, input ? &dx : NULL, nthreads);
+    size_t fresh = 0; /* gradients the pass had to allocate anew */
+    for (int i = 0; rc == SN_OK && i <= m->nnodes; i++) {
+        const Tensor *t = i < m->nnodes ? &m->nodes[i].d_output : &m->d_input;
+        if (t->storage && t->storage != before[i]) fresh += sizeof(float) * (size_t)tensor_numel(t);
+    }
+    free(before);
+    if (rc != SN_OK) return l_raise(L);
+    l_gcdebt(L, fresh);
     if (!input) return 0;
     push_view(L, &dx);
     tensor_release(&dx);
@@ -197,10 +211,18 @@ static void push_config(lua_State *L, const Node *n) {
     for (int i = 0; i < nf; i++) {
         const char *p = (const char *)&n->cfg + fs[i].offset;
         switch (fs[i].type) {
-        case FIELD_INT: lua_pushinteger(L, *(const int *)p); break;
-        case FIELD_BOOL: lua_pushboolean(L, *(const int *)p); break;
-        case FIELD_FLOAT: push_float(L, *(const float *)p); break;
-        case FIELD_INIT: lua_pushstring(L, init_kind_name(*(const InitKind *)p)); break;
+        case FIELD_INT:
+            lua_pushinteger(L, *(const int *)p);
+            break;
+        case FIELD_BOOL:
+            lua_pushboolean(L, *(const int *)p);
+            break;
+        case FIELD_FLOAT:
+            push_float(L, *(const float *)p);
+            break;
+        case FIELD_INIT:
+            lua_pushstring(L, init_kind_name(*(const InitKind *)p));
+            break;
         case FIELD_PAIR: {
             int64_t v[2] = {((const int *)p)[0], ((const int *)p)[1]};
             push_shape(L, 2, v);
@@ -305,8 +327,10 @@ static int l_model_gradient(lua_State *L) {
         name = m->nodes[i].name;
     }
     if (!t->storage)
-        return luaL_error(L, "gradient: no gradient at '%s' (run backward first; with input_grad=false and "
-                          "param_grads=false layers that need none get none)", name);
+        return luaL_error(L,
+                          "gradient: no gradient at '%s' (run backward first; with input_grad=false and "
+                          "param_grads=false layers that need none get none)",
+                          name);
     push_view(L, t);
     return 1;
 }
@@ -402,17 +426,30 @@ static int l_model_is_model(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg model_methods[] = {
-    {"forward", l_model_forward},       {"backward", l_model_backward},     {"zero_grad", l_model_zero_grad},
-    {"layers", l_model_layers},         {"layer", l_model_layer},           {"parameters", l_model_parameters},
-    {"buffers", l_model_buffers},       {"activation", l_model_activation}, {"gradient", l_model_gradient},
-    {"num_parameters", l_model_num_parameters}, {"clone", l_model_clone},   {"eval", l_model_eval},
-    {"train", l_model_train},           {"training", l_model_training},     {"reinit", l_model_reinit},
-    {"to_json", l_model_to_json},       {"summary", l_model_tostring},      {"free", l_model_free},
-    {NULL, NULL}};
+static const luaL_Reg model_methods[] = {{"forward", l_model_forward},
+                                         {"backward", l_model_backward},
+                                         {"zero_grad", l_model_zero_grad},
+                                         {"layers", l_model_layers},
+                                         {"layer", l_model_layer},
+                                         {"parameters", l_model_parameters},
+                                         {"buffers", l_model_buffers},
+                                         {"activation", l_model_activation},
+                                         {"gradient", l_model_gradient},
+                                         {"num_parameters", l_model_num_parameters},
+                                         {"clone", l_model_clone},
+                                         {"eval", l_model_eval},
+                                         {"train", l_model_train},
+                                         {"training", l_model_training},
+                                         {"reinit", l_model_reinit},
+                                         {"to_json", l_model_to_json},
+                                         {"summary", l_model_tostring},
+                                         {"free", l_model_free},
+                                         {NULL, NULL}};
 
-static const luaL_Reg model_meta[] = {{"__tostring", l_model_tostring}, {"__len", l_model_len},
-                                      {"__gc", l_model_free},           {"__close", l_model_free},
+static const luaL_Reg model_meta[] = {{"__tostring", l_model_tostring},
+                                      {"__len", l_model_len},
+                                      {"__gc", l_model_free},
+                                      {"__close", l_model_free},
                                       {NULL, NULL}};
 
 static const luaL_Reg model_funcs[] = {{"from_json", l_model_from_json}, {"is_model", l_model_is_model}, {NULL, NULL}};

@@ -80,7 +80,9 @@ static int push_layer(lua_State *L, LayerKind kind, const LayerConfig *c) {
     return 1;
 }
 
-static LayerDesc *test_layer(lua_State *L, int idx) { return luaL_testudata(L, idx, LAYER_MT); }
+static LayerDesc *test_layer(lua_State *L, int idx) {
+    return luaL_testudata(L, idx, LAYER_MT);
+}
 
 /* ---- constructors ---- */
 
@@ -130,8 +132,12 @@ static int pool(lua_State *L, LayerKind kind) {
     return push_layer(L, kind, &c);
 }
 
-static int l_nn_maxpool2d(lua_State *L) { return pool(L, LAYER_MAXPOOL2D); }
-static int l_nn_avgpool2d(lua_State *L) { return pool(L, LAYER_AVGPOOL2D); }
+static int l_nn_maxpool2d(lua_State *L) {
+    return pool(L, LAYER_MAXPOOL2D);
+}
+static int l_nn_avgpool2d(lua_State *L) {
+    return pool(L, LAYER_AVGPOOL2D);
+}
 
 static int l_nn_adaptive_avgpool2d(lua_State *L) {
     LayerConfig c;
@@ -148,14 +154,30 @@ static int simple(lua_State *L, LayerKind kind) {
     return push_layer(L, kind, &c);
 }
 
-static int l_nn_relu(lua_State *L) { return simple(L, LAYER_RELU); }
-static int l_nn_tanh(lua_State *L) { return simple(L, LAYER_TANH); }
-static int l_nn_sigmoid(lua_State *L) { return simple(L, LAYER_SIGMOID); }
-static int l_nn_softmax(lua_State *L) { return simple(L, LAYER_SOFTMAX); }
-static int l_nn_log_softmax(lua_State *L) { return simple(L, LAYER_LOG_SOFTMAX); }
-static int l_nn_flatten(lua_State *L) { return simple(L, LAYER_FLATTEN); }
-static int l_nn_add(lua_State *L) { return simple(L, LAYER_ADD); }
-static int l_nn_identity(lua_State *L) { return simple(L, LAYER_IDENTITY); }
+static int l_nn_relu(lua_State *L) {
+    return simple(L, LAYER_RELU);
+}
+static int l_nn_tanh(lua_State *L) {
+    return simple(L, LAYER_TANH);
+}
+static int l_nn_sigmoid(lua_State *L) {
+    return simple(L, LAYER_SIGMOID);
+}
+static int l_nn_softmax(lua_State *L) {
+    return simple(L, LAYER_SOFTMAX);
+}
+static int l_nn_log_softmax(lua_State *L) {
+    return simple(L, LAYER_LOG_SOFTMAX);
+}
+static int l_nn_flatten(lua_State *L) {
+    return simple(L, LAYER_FLATTEN);
+}
+static int l_nn_add(lua_State *L) {
+    return simple(L, LAYER_ADD);
+}
+static int l_nn_identity(lua_State *L) {
+    return simple(L, LAYER_IDENTITY);
+}
 
 static int l_nn_leaky_relu(lua_State *L) {
     LayerConfig c;
@@ -183,8 +205,12 @@ static int batchnorm(lua_State *L, LayerKind kind) {
     return push_layer(L, kind, &c);
 }
 
-static int l_nn_batchnorm1d(lua_State *L) { return batchnorm(L, LAYER_BATCHNORM1D); }
-static int l_nn_batchnorm2d(lua_State *L) { return batchnorm(L, LAYER_BATCHNORM2D); }
+static int l_nn_batchnorm1d(lua_State *L) {
+    return batchnorm(L, LAYER_BATCHNORM1D);
+}
+static int l_nn_batchnorm2d(lua_State *L) {
+    return batchnorm(L, LAYER_BATCHNORM2D);
+}
 
 /* ---- the Layer value ---- */
 
@@ -201,11 +227,21 @@ static int l_layer_tostring(lua_State *L) {
         const char *p = (const char *)&d->cfg + fs[i].offset;
         char v[64];
         switch (fs[i].type) {
-        case FIELD_INT: snprintf(v, sizeof v, "%d", *(const int *)p); break;
-        case FIELD_BOOL: snprintf(v, sizeof v, "%s", *(const int *)p ? "true" : "false"); break;
-        case FIELD_FLOAT: snprintf(v, sizeof v, "%g", (double)*(const float *)p); break;
-        case FIELD_INIT: snprintf(v, sizeof v, "\"%s\"", init_kind_name(*(const InitKind *)p)); break;
-        case FIELD_PAIR: snprintf(v, sizeof v, "{%d, %d}", ((const int *)p)[0], ((const int *)p)[1]); break;
+        case FIELD_INT:
+            snprintf(v, sizeof v, "%d", *(const int *)p);
+            break;
+        case FIELD_BOOL:
+            snprintf(v, sizeof v, "%s", *(const int *)p ? "true" : "false");
+            break;
+        case FIELD_FLOAT:
+            snprintf(v, sizeof v, "%g", (double)*(const float *)p);
+            break;
+        case FIELD_INIT:
+            snprintf(v, sizeof v, "\"%s\"", init_kind_name(*(const InitKind *)p));
+            break;
+        case FIELD_PAIR:
+            snprintf(v, sizeof v, "{%d, %d}", ((const int *)p)[0], ((const int *)p)[1]);
+            break;
         }
         if (i) luaL_addstring(&b, ", ");
         luaL_addstring(&b, fs[i].name);
@@ -242,10 +278,18 @@ static int l_layer_index(lua_State *L) {
         if (strcmp(fs[i].name, k)) continue;
         const char *p = (const char *)&d->cfg + fs[i].offset;
         switch (fs[i].type) {
-        case FIELD_INT: lua_pushinteger(L, *(const int *)p); break;
-        case FIELD_BOOL: lua_pushboolean(L, *(const int *)p); break;
-        case FIELD_FLOAT: push_float(L, *(const float *)p); break;
-        case FIELD_INIT: lua_pushstring(L, init_kind_name(*(const InitKind *)p)); break;
+        case FIELD_INT:
+            lua_pushinteger(L, *(const int *)p);
+            break;
+        case FIELD_BOOL:
+            lua_pushboolean(L, *(const int *)p);
+            break;
+        case FIELD_FLOAT:
+            push_float(L, *(const float *)p);
+            break;
+        case FIELD_INIT:
+            lua_pushstring(L, init_kind_name(*(const InitKind *)p));
+            break;
         case FIELD_PAIR:
             lua_createtable(L, 2, 0);
             lua_pushinteger(L, ((const int *)p)[0]);
@@ -311,11 +355,12 @@ static int l_nn_sequential(lua_State *L) {
                 luaL_argerror(L, 1, lua_pushfstring(L, "entry %d must be a layer or {\"name\", layer}", i));
             snprintf(name, sizeof name, "%s", lua_tostring(L, -2));
             if (strlen(lua_tostring(L, -2)) >= NODE_NAME_MAX)
-                luaL_argerror(L, 1, lua_pushfstring(L, "entry %d: layer name longer than %d characters", i,
-                                                    NODE_NAME_MAX - 1));
+                luaL_argerror(
+                    L, 1, lua_pushfstring(L, "entry %d: layer name longer than %d characters", i, NODE_NAME_MAX - 1));
         } else {
-            luaL_argerror(L, 1, lua_pushfstring(L, "entry %d must be a layer or {\"name\", layer}, got %s", i,
-                                                luaL_typename(L, -1)));
+            luaL_argerror(
+                L, 1,
+                lua_pushfstring(L, "entry %d must be a layer or {\"name\", layer}, got %s", i, luaL_typename(L, -1)));
         }
         int in = m->nnodes - 1; /* the previous layer, MODEL_INPUT for the first */
         if (layer_ops(d->kind)->ninputs != 1)
@@ -386,8 +431,7 @@ static int l_graph_add(lua_State *L) {
     }
     if (nin > NODE_MAX_INPUTS)
         return luaL_error(L, "%s '%s': takes %d input%s, got %d", layer_kind_name(d->kind), name,
-                          layer_ops(d->kind)->ninputs, layer_ops(d->kind)->ninputs == 1 ? "" : "s",
-                          lua_gettop(L) - 3);
+                          layer_ops(d->kind)->ninputs, layer_ops(d->kind)->ninputs == 1 ? "" : "s", lua_gettop(L) - 3);
     if (model_add(g->m, name, d->kind, &d->cfg, nin, inputs) < 0) return l_raise(L);
     lua_pushstring(L, name);
     return 1;

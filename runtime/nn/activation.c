@@ -93,7 +93,9 @@ static int run_bwd(Act a, float *dx, const float *dy, const float *v, float slop
     return nn_parallel(nthreads, n, CHUNK, act_bwd, &j);
 }
 
-int relu_forward(float *y, const float *x, int64_t n, int nthreads) { return run_fwd(A_RELU, y, x, 0, n, nthreads); }
+int relu_forward(float *y, const float *x, int64_t n, int nthreads) {
+    return run_fwd(A_RELU, y, x, 0, n, nthreads);
+}
 int relu_backward(float *dx, const float *dy, const float *y, int64_t n, int nthreads) {
     return run_bwd(A_RELU, dx, dy, y, 0, n, nthreads);
 }
@@ -103,7 +105,9 @@ int leaky_relu_forward(float *y, const float *x, float slope, int64_t n, int nth
 int leaky_relu_backward(float *dx, const float *dy, const float *x, float slope, int64_t n, int nthreads) {
     return run_bwd(A_LEAKY, dx, dy, x, slope, n, nthreads);
 }
-int tanh_forward(float *y, const float *x, int64_t n, int nthreads) { return run_fwd(A_TANH, y, x, 0, n, nthreads); }
+int tanh_forward(float *y, const float *x, int64_t n, int nthreads) {
+    return run_fwd(A_TANH, y, x, 0, n, nthreads);
+}
 int tanh_backward(float *dx, const float *dy, const float *y, int64_t n, int nthreads) {
     return run_bwd(A_TANH, dx, dy, y, 0, n, nthreads);
 }
@@ -220,25 +224,27 @@ static int soft_shape(const LayerConfig *c, const Shape *in, Shape *out) {
     return SN_OK;
 }
 
-static void no_init(Node *n, uint64_t seed, const char *purpose) { (void)n, (void)seed, (void)purpose; }
+static void no_init(Node *n, uint64_t seed, const char *purpose) {
+    (void)n, (void)seed, (void)purpose;
+}
 
-#define ELEMENTWISE(kind, fwdcall, bwdcall)                                                                       \
-    static int kind##_fwd_op(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {              \
-        (void)n;                                                                                               \
-        float *y = tensor_data(out);                                                                           \
-        const float *x = tensor_data(in[0]);                                                                   \
-        int64_t cnt = tensor_numel(out);                                                                       \
-        return fwdcall;                                                                                        \
-    }                                                                                                          \
-    static int kind##_bwd_op(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,         \
-                             const LayerRun *run) {                                                            \
-        (void)n;                                                                                               \
-        if (!d_in[0]) return SN_OK;                                                                            \
-        float *dx = tensor_data(d_in[0]);                                                                      \
-        const float *dy = tensor_data(d_out), *x = tensor_data(in[0]), *y = tensor_data(&n->output);           \
-        (void)x, (void)y;                                                                                      \
-        int64_t cnt = tensor_numel(d_out);                                                                     \
-        return bwdcall;                                                                                        \
+#define ELEMENTWISE(kind, fwdcall, bwdcall)                                                                            \
+    static int kind##_fwd_op(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {                     \
+        (void)n;                                                                                                       \
+        float *y = tensor_data(out);                                                                                   \
+        const float *x = tensor_data(in[0]);                                                                           \
+        int64_t cnt = tensor_numel(out);                                                                               \
+        return fwdcall;                                                                                                \
+    }                                                                                                                  \
+    static int kind##_bwd_op(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,               \
+                             const LayerRun *run) {                                                                    \
+        (void)n;                                                                                                       \
+        if (!d_in[0]) return SN_OK;                                                                                    \
+        float *dx = tensor_data(d_in[0]);                                                                              \
+        const float *dy = tensor_data(d_out), *x = tensor_data(in[0]), *y = tensor_data(&n->output);                   \
+        (void)x, (void)y;                                                                                              \
+        int64_t cnt = tensor_numel(d_out);                                                                             \
+        return bwdcall;                                                                                                \
     }
 
 ELEMENTWISE(relu, relu_forward(y, x, cnt, run->nthreads), relu_backward(dx, dy, y, cnt, run->nthreads))
@@ -274,12 +280,12 @@ static int softmax_bwd_op(Node *n, const Tensor *const *in, const Tensor *d_out,
 }
 
 const LayerOps layer_relu_ops = {"relu", 1, 0, no_check, no_params, same_shape, relu_fwd_op, relu_bwd_op, no_init};
-const LayerOps layer_leaky_relu_ops = {"leaky_relu", 1, 0, leaky_check, no_params, same_shape,
-                                       leaky_fwd_op, leaky_bwd_op, no_init};
+const LayerOps layer_leaky_relu_ops = {"leaky_relu", 1,      0, leaky_check, no_params, same_shape, leaky_fwd_op,
+                                       leaky_bwd_op, no_init};
 const LayerOps layer_tanh_ops = {"tanh", 1, 0, no_check, no_params, same_shape, tanh_fwd_op, tanh_bwd_op, no_init};
-const LayerOps layer_sigmoid_ops = {"sigmoid", 1, 0, no_check, no_params, same_shape,
-                                    sigmoid_fwd_op, sigmoid_bwd_op, no_init};
-const LayerOps layer_softmax_ops = {"softmax", 1, 0, no_check, no_params, soft_shape,
-                                    softmax_fwd_op, softmax_bwd_op, no_init};
-const LayerOps layer_log_softmax_ops = {"log_softmax", 1, 0, no_check, no_params, soft_shape,
-                                        softmax_fwd_op, softmax_bwd_op, no_init};
+const LayerOps layer_sigmoid_ops = {"sigmoid",      1,      0, no_check, no_params, same_shape, sigmoid_fwd_op,
+                                    sigmoid_bwd_op, no_init};
+const LayerOps layer_softmax_ops = {"softmax",      1,      0, no_check, no_params, soft_shape, softmax_fwd_op,
+                                    softmax_bwd_op, no_init};
+const LayerOps layer_log_softmax_ops = {"log_softmax",  1,      0, no_check, no_params, soft_shape, softmax_fwd_op,
+                                        softmax_bwd_op, no_init};

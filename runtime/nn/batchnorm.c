@@ -18,7 +18,7 @@ typedef struct {
     float eps, momentum;
 } BnJob;
 
-#define AT(p, i, ch) ((p) + ((i) * j->c + (ch)) * j->s) /* start of sample i, channel ch */
+#define AT(p, i, ch) ((p) + ((i)*j->c + (ch)) * j->s) /* start of sample i, channel ch */
 
 static int train_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
@@ -58,8 +58,18 @@ static int train_fwd(void *ctx, int64_t b, int64_t e, int worker) {
 int batchnorm_forward_train(float *y, float *saved, float *running_mean, float *running_var, const float *x,
                             const float *gamma, const float *beta, int64_t n, int c, int64_t s, float eps,
                             float momentum, int nthreads) {
-    BnJob j = {.y = y, .saved = saved, .rm = running_mean, .rv = running_var, .x = x, .gamma = gamma, .beta = beta,
-               .n = n, .s = s, .c = c, .eps = eps, .momentum = momentum};
+    BnJob j = {.y = y,
+               .saved = saved,
+               .rm = running_mean,
+               .rv = running_var,
+               .x = x,
+               .gamma = gamma,
+               .beta = beta,
+               .n = n,
+               .s = s,
+               .c = c,
+               .eps = eps,
+               .momentum = momentum};
     return nn_parallel(nthreads, c, 1, train_fwd, &j);
 }
 
@@ -80,8 +90,16 @@ static int eval_fwd(void *ctx, int64_t b, int64_t e, int worker) {
 
 int batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta, const float *running_mean,
                            const float *running_var, int64_t n, int c, int64_t s, float eps, int nthreads) {
-    BnJob j = {.y = y, .x = x, .gamma = gamma, .beta = beta, .crm = running_mean, .crv = running_var, .n = n, .s = s,
-               .c = c, .eps = eps};
+    BnJob j = {.y = y,
+               .x = x,
+               .gamma = gamma,
+               .beta = beta,
+               .crm = running_mean,
+               .crv = running_var,
+               .n = n,
+               .s = s,
+               .c = c,
+               .eps = eps};
     return nn_parallel(nthreads, c, 1, eval_fwd, &j);
 }
 
@@ -121,8 +139,16 @@ static int train_bwd(void *ctx, int64_t b, int64_t e, int worker) {
 
 int batchnorm_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                              const float *gamma, const float *saved, int64_t n, int c, int64_t s, int nthreads) {
-    BnJob j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x, .gamma = gamma, .csaved = saved, .n = n,
-               .s = s, .c = c};
+    BnJob j = {.dx = dx,
+               .dgamma = dgamma,
+               .dbeta = dbeta,
+               .dy = dy,
+               .x = x,
+               .gamma = gamma,
+               .csaved = saved,
+               .n = n,
+               .s = s,
+               .c = c};
     return nn_parallel(nthreads, c, 1, train_bwd, &j);
 }
 
@@ -148,11 +174,21 @@ static int eval_bwd(void *ctx, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-int batchnorm_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                            const float *gamma, const float *running_mean, const float *running_var, int64_t n, int c,
-                            int64_t s, float eps, int nthreads) {
-    BnJob j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x, .gamma = gamma, .crm = running_mean,
-               .crv = running_var, .n = n, .s = s, .c = c, .eps = eps};
+int batchnorm_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *gamma,
+                            const float *running_mean, const float *running_var, int64_t n, int c, int64_t s, float eps,
+                            int nthreads) {
+    BnJob j = {.dx = dx,
+               .dgamma = dgamma,
+               .dbeta = dbeta,
+               .dy = dy,
+               .x = x,
+               .gamma = gamma,
+               .crm = running_mean,
+               .crv = running_var,
+               .n = n,
+               .s = s,
+               .c = c,
+               .eps = eps};
     return nn_parallel(nthreads, c, 1, eval_bwd, &j);
 }
 #undef AT
@@ -189,8 +225,12 @@ static int bn_shape(const LayerConfig *c, const Shape *in, Shape *out, int two_d
     return SN_OK;
 }
 
-static int bn1_shape(const LayerConfig *c, const Shape *in, Shape *out) { return bn_shape(c, in, out, 0); }
-static int bn2_shape(const LayerConfig *c, const Shape *in, Shape *out) { return bn_shape(c, in, out, 1); }
+static int bn1_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    return bn_shape(c, in, out, 0);
+}
+static int bn2_shape(const LayerConfig *c, const Shape *in, Shape *out) {
+    return bn_shape(c, in, out, 1);
+}
 
 static void dims(const Tensor *t, int64_t *n, int *c, int64_t *s) {
     *n = t->shape[0];
@@ -247,7 +287,7 @@ static void bn_init(Node *nd, uint64_t seed, const char *purpose) {
     tensor_data(&nd->buffer[2])[0] = 0;
 }
 
-const LayerOps layer_batchnorm1d_ops = {"batchnorm1d", 1, 0, bn_check, bn_param_shapes, bn1_shape,
-                                        bn_forward, bn_backward, bn_init};
-const LayerOps layer_batchnorm2d_ops = {"batchnorm2d", 1, 0, bn_check, bn_param_shapes, bn2_shape,
-                                        bn_forward, bn_backward, bn_init};
+const LayerOps layer_batchnorm1d_ops = {"batchnorm1d", 1,          0,           bn_check, bn_param_shapes,
+                                        bn1_shape,     bn_forward, bn_backward, bn_init};
+const LayerOps layer_batchnorm2d_ops = {"batchnorm2d", 1,          0,           bn_check, bn_param_shapes,
+                                        bn2_shape,     bn_forward, bn_backward, bn_init};

@@ -24,8 +24,8 @@ int batchnorm_forward_eval(float *y, const float *x, const float *gamma, const f
 int batchnorm_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                              const float *gamma, const float *saved, int64_t n, int c, int64_t s, int nthreads);
 /* Backward of the eval forward (an affine map per channel). */
-int batchnorm_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                            const float *gamma, const float *running_mean, const float *running_var, int64_t n, int c,
-                            int64_t s, float eps, int nthreads);
+int batchnorm_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *gamma,
+                            const float *running_mean, const float *running_var, int64_t n, int c, int64_t s, float eps,
+                            int nthreads);
 
 #endif

@@ -76,17 +76,18 @@ static const float *padded(float *xp, const float *x, int c0, int cg, const Conv
     return xp;
 }
 
-void conv2d_im2col(float *col, float *xp, const float *x, int c0, int cg, const Conv2dGeom *g) {
-    const int64_t ohw = (int64_t)g->oh * g->ow;
+/* Rows [oh0, oh1) of the columns, from planes already padded (base, with
+ * padded width wp): col[cg*KH*KW, (oh1-oh0)*OW]. */
+static void im2col_rows(float *col, const float *base, int cg, const Conv2dGeom *g, int oh0, int oh1) {
+    const int64_t n = (int64_t)(oh1 - oh0) * g->ow;
     const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    const float *base = padded(xp, x, c0, cg, g);
     for (int c = 0; c < cg; c++)
         for (int ki = 0; ki < g->kh; ki++)
             for (int kj = 0; kj < g->kw; kj++) {
-                float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * ohw;
+                float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * n;
                 const float *src = base + (int64_t)c * hp * wp + (int64_t)ki * g->dh * wp + (int64_t)kj * g->dw;
-                for (int oh = 0; oh < g->oh; oh++) {
-                    float *r = row + (int64_t)oh * g->ow;
+                for (int oh = oh0; oh < oh1; oh++) {
+                    float *r = row + (int64_t)(oh - oh0) * g->ow;
                     const float *s = src + (int64_t)oh * g->sh * wp;
                     if (g->sw == 1)
                         copy_run(r, s, g->ow);
@@ -96,18 +97,17 @@ void conv2d_im2col(float *col, float *xp, const float *x, int c0, int cg, const 
             }
 }
 
-void conv2d_col2im(float *dx, float *dxp, const float *col, int c0, int cg, const Conv2dGeom *g) {
-    const int64_t ohw = (int64_t)g->oh * g->ow;
-    const int pad = g->ph || g->pw, hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    float *base = pad ? dxp : dx + (int64_t)c0 * g->h * g->w;
-    if (pad) zero_run(dxp, (int64_t)cg * hp * wp);
+/* The adjoint of im2col_rows: base (padded planes) += scattered columns. */
+static void col2im_rows(float *base, const float *col, int cg, const Conv2dGeom *g, int oh0, int oh1) {
+    const int64_t n = (int64_t)(oh1 - oh0) * g->ow;
+    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
     for (int c = 0; c < cg; c++)
         for (int ki = 0; ki < g->kh; ki++)
             for (int kj = 0; kj < g->kw; kj++) {
-                const float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * ohw;
+                const float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * n;
                 float *dst = base + (int64_t)c * hp * wp + (int64_t)ki * g->dh * wp + (int64_t)kj * g->dw;
-                for (int oh = 0; oh < g->oh; oh++) {
-                    const float *r = row + (int64_t)oh * g->ow;
+                for (int oh = oh0; oh < oh1; oh++) {
+                    const float *r = row + (int64_t)(oh - oh0) * g->ow;
                     float *d = dst + (int64_t)oh * g->sh * wp;
                     if (g->sw == 1)
                         for (int o = 0; o < g->ow; o++) d[o] += r[o];
@@ -115,8 +115,20 @@ void conv2d_col2im(float *dx, float *dxp, const float *col, int c0, int cg, cons
                         for (int o = 0; o < g->ow; o++) d[(int64_t)o * g->sw] += r[o];
                 }
             }
-    if (!pad) return;
-    for (int c = 0; c < cg; c++) /* the interior of the padded planes back into dx */
+}
+
+/* Gradient planes for col2im: the zeroed padded scratch, or dx itself. */
+static float *grad_planes(float *dxp, float *dx, int c0, int cg, const Conv2dGeom *g) {
+    if (!g->ph && !g->pw) return dx + (int64_t)c0 * g->h * g->w;
+    zero_run(dxp, (int64_t)cg * (g->h + 2 * g->ph) * (g->w + 2 * g->pw));
+    return dxp;
+}
+
+/* dx += the interior of the padded gradient planes (no-op without padding). */
+static void unpad_add(float *dx, const float *dxp, int c0, int cg, const Conv2dGeom *g) {
+    if (!g->ph && !g->pw) return;
+    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    for (int c = 0; c < cg; c++)
         for (int i = 0; i < g->h; i++) {
             float *d = dx + ((int64_t)(c0 + c) * g->h + i) * g->w;
             const float *p = dxp + ((int64_t)c * hp + i + g->ph) * wp + g->pw;
@@ -124,16 +136,34 @@ void conv2d_col2im(float *dx, float *dxp, const float *col, int c0, int cg, cons
         }
 }
 
+void conv2d_im2col(float *col, float *xp, const float *x, int c0, int cg, const Conv2dGeom *g) {
+    im2col_rows(col, padded(xp, x, c0, cg, g), cg, g, 0, g->oh);
+}
+
+void conv2d_col2im(float *dx, float *dxp, const float *col, int c0, int cg, const Conv2dGeom *g) {
+    col2im_rows(grad_planes(dxp, dx, c0, cg, g), col, cg, g, 0, g->oh);
+    unpad_add(dx, dxp, c0, cg, g);
+}
+
 /* 1x1, stride 1, no padding: the input planes are the columns already. */
 static int is_pointwise(const Conv2dGeom *g) {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-static int64_t col_floats(const Conv2dGeom *g) {
-    return (int64_t)(g->c / g->groups) * g->kh * g->kw * g->oh * g->ow;
+/* Output rows per tile: the columns of one tile stay within ~128 KB, so
+ * im2col writes them to L2 and the GEMM reads them back from there. The
+ * tiling depends on the layer only, so GEMM shapes stay per-sample fixed. */
+static int tile_rows(const Conv2dGeom *g) {
+    int64_t k = (int64_t)(g->c / g->groups) * g->kh * g->kw;
+    int64_t r = 32768 / (k * g->ow > 0 ? k * g->ow : 1);
+    return r < 1 ? 1 : r > g->oh ? g->oh : (int)r;
 }
 
-/* Per-worker scratch: one group's columns, then its padded planes. */
+static int64_t col_floats(const Conv2dGeom *g) {
+    return (int64_t)(g->c / g->groups) * g->kh * g->kw * tile_rows(g) * g->ow;
+}
+
+/* Per-worker scratch: one tile's columns, then one group's padded planes. */
 static int64_t scratch_floats(const Conv2dGeom *g) {
     return nn_scratch_stride(col_floats(g)) + conv2d_pad_floats(g);
 }
@@ -142,33 +172,41 @@ typedef struct {
     const Conv2dGeom *g;
     float *out;
     const float *x, *w, *b, *dout;
-    float *scratch; /* per worker/slot: one group's columns */
+    float *scratch; /* per worker/slot: scratch_floats() */
     int64_t stride;
+    int accumulate; /* forward_range adds into out (backward as a convolution) */
 } ConvJob;
 
 static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
     ConvJob *j = ctx;
     const Conv2dGeom *g = j->g;
-    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, tr = tile_rows(g);
     const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
     float *col = j->scratch + worker * j->stride, *xp = col + nn_scratch_stride(col_floats(g));
     for (int64_t s = b; s < e; s++) {
         const float *xs = j->x + s * g->c * hw;
         float *os = j->out + s * g->oc * ohw;
         for (int gi = 0; gi < g->groups; gi++) {
-            const float *cp = col;
-            if (is_pointwise(g))
-                cp = xs + (int64_t)gi * cg * hw;
-            else
-                conv2d_im2col(col, xp, xs, gi * cg, cg, g);
+            const float *wg = j->w + (int64_t)gi * ocg * K;
             float *og = os + (int64_t)gi * ocg * ohw;
             if (j->b)
                 for (int o = 0; o < ocg; o++) {
                     float v = j->b[gi * ocg + o], *r = og + o * ohw;
                     for (int64_t p = 0; p < ohw; p++) r[p] = v;
                 }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)ohw, K, 1.0f, j->w + (int64_t)gi * ocg * K,
-                        K, cp, (int)ohw, j->b ? 1.0f : 0.0f, og, (int)ohw);
+            float beta = j->b || j->accumulate ? 1.0f : 0.0f;
+            if (is_pointwise(g)) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)ohw, K, 1.0f, wg, K,
+                            xs + (int64_t)gi * cg * hw, (int)ohw, beta, og, (int)ohw);
+                continue;
+            }
+            const float *base = padded(xp, xs, gi * cg, cg, g);
+            for (int oh0 = 0; oh0 < g->oh; oh0 += tr) {
+                int oh1 = oh0 + tr < g->oh ? oh0 + tr : g->oh, n = (oh1 - oh0) * g->ow;
+                im2col_rows(col, base, cg, g, oh0, oh1);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, n, K, 1.0f, wg, K, col, n, beta,
+                            og + (int64_t)oh0 * g->ow, (int)ohw);
+            }
         }
     }
     return SN_OK;
@@ -193,7 +231,7 @@ int conv2d_forward(float *out, const float *x, const float *w, const float *b, c
 static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
     ConvJob *j = ctx;
     const Conv2dGeom *g = j->g;
-    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, tr = tile_rows(g);
     const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
     float *col = j->scratch + worker * j->stride, *dxp = col + nn_scratch_stride(col_floats(g));
     for (int64_t s = b; s < e; s++) {
@@ -204,17 +242,55 @@ static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
             if (is_pointwise(g)) {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)ohw, ocg, 1.0f, wg, K, dg, (int)ohw, 1.0f,
                             dxs + (int64_t)gi * cg * hw, (int)ohw);
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)ohw, ocg, 1.0f, wg, K, dg, (int)ohw, 0.0f,
-                            col, (int)ohw);
-                conv2d_col2im(dxs, dxp, col, gi * cg, cg, g);
+                continue;
             }
+            float *planes = grad_planes(dxp, dxs, gi * cg, cg, g);
+            for (int oh0 = 0; oh0 < g->oh; oh0 += tr) {
+                int oh1 = oh0 + tr < g->oh ? oh0 + tr : g->oh, n = (oh1 - oh0) * g->ow;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, n, ocg, 1.0f, wg, K, dg + (int64_t)oh0 * g->ow,
+                            (int)ohw, 0.0f, col, n);
+                col2im_rows(planes, col, cg, g, oh0, oh1);
+            }
+            unpad_add(dxs, dxp, gi * cg, cg, g);
         }
     }
     return SN_OK;
 }
 
+/* Stride 1: the input gradient is itself a convolution of dout, padded by
+ * d(k-1)-p, with the weights flipped and in/out channels swapped. Running
+ * it through the forward path writes GEMM results straight into dx: no
+ * col2im scatter and no zeroing of a column buffer. */
+static int transposable(const Conv2dGeom *g) {
+    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->dh * (g->kh - 1) >= g->ph && g->dw * (g->kw - 1) >= g->pw;
+}
+
+static int backward_input_as_conv(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
+    Conv2dGeom t = *g;
+    t.c = g->oc, t.h = g->oh, t.w = g->ow;
+    t.oc = g->c, t.oh = g->h, t.ow = g->w;
+    t.ph = g->dh * (g->kh - 1) - g->ph, t.pw = g->dw * (g->kw - 1) - g->pw;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, kk = g->kh * g->kw;
+    float *wt = nn_scratch_alloc(1, (int64_t)g->c * ocg * kk); /* [C, OC/g, KH, KW] */
+    if (!wt) return SN_ERR;
+    for (int gi = 0; gi < g->groups; gi++)
+        for (int o = 0; o < ocg; o++)
+            for (int c = 0; c < cg; c++)
+                for (int a = 0; a < kk; a++)
+                    wt[(((int64_t)(gi * cg + c) * ocg + o) * kk) + a] =
+                        w[(((int64_t)(gi * ocg + o) * cg + c) * kk) + (kk - 1 - a)];
+    int64_t grain = grain_for(t.n, nthreads);
+    ConvJob j = {
+        .g = &t, .out = dx, .x = dout, .w = wt, .stride = nn_scratch_stride(scratch_floats(&t)), .accumulate = 1};
+    j.scratch = nn_scratch_alloc(nn_workers(nthreads, t.n, grain), scratch_floats(&t));
+    int rc = j.scratch ? nn_parallel(nthreads, t.n, grain, forward_range, &j) : SN_ERR;
+    nn_scratch_free(j.scratch);
+    nn_scratch_free(wt);
+    return rc;
+}
+
 int conv2d_backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
+    if (transposable(g)) return backward_input_as_conv(dx, dout, w, g, nthreads);
     int64_t grain = grain_for(g->n, nthreads);
     int workers = nn_workers(nthreads, g->n, grain);
     ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout, .stride = nn_scratch_stride(scratch_floats(g))};
@@ -228,19 +304,26 @@ int conv2d_backward_input(float *dx, const float *dout, const float *w, const Co
 static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot) {
     ConvJob *j = ctx;
     const Conv2dGeom *g = j->g;
-    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, tr = tile_rows(g);
     const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
     float *col = j->scratch + slot * j->stride, *xp = col + nn_scratch_stride(col_floats(g));
     for (int64_t s = s0; s < s1; s++) {
         const float *xs = j->x + s * g->c * hw, *ds = j->dout + s * g->oc * ohw;
         for (int gi = 0; gi < g->groups; gi++) {
-            const float *cp = col;
-            if (is_pointwise(g))
-                cp = xs + (int64_t)gi * cg * hw;
-            else
-                conv2d_im2col(col, xp, xs, gi * cg, cg, g);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, K, (int)ohw, 1.0f, ds + (int64_t)gi * ocg * ohw,
-                        (int)ohw, cp, (int)ohw, 1.0f, acc + (int64_t)gi * ocg * K, K);
+            const float *dg = ds + (int64_t)gi * ocg * ohw;
+            float *ag = acc + (int64_t)gi * ocg * K;
+            if (is_pointwise(g)) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, K, (int)ohw, 1.0f, dg, (int)ohw,
+                            xs + (int64_t)gi * cg * hw, (int)ohw, 1.0f, ag, K);
+                continue;
+            }
+            const float *base = padded(xp, xs, gi * cg, cg, g);
+            for (int oh0 = 0; oh0 < g->oh; oh0 += tr) {
+                int oh1 = oh0 + tr < g->oh ? oh0 + tr : g->oh, n = (oh1 - oh0) * g->ow;
+                im2col_rows(col, base, cg, g, oh0, oh1);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, K, n, 1.0f, dg + (int64_t)oh0 * g->ow,
+                            (int)ohw, col, n, 1.0f, ag, K);
+            }
         }
     }
     return SN_OK;
@@ -267,8 +350,7 @@ static int bias_range(void *ctx, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-int conv2d_backward_params(float *dw, float *db, const float *dout, const float *x, const Conv2dGeom *g,
-                           int nthreads) {
+int conv2d_backward_params(float *dw, float *db, const float *dout, const float *x, const Conv2dGeom *g, int nthreads) {
     if (db) {
         BiasJob bj = {db, dout, g->n, g->oc, (int64_t)g->oh * g->ow};
         if (nn_parallel(nthreads, g->oc, 1, bias_range, &bj) != SN_OK) return SN_ERR;
@@ -296,10 +378,8 @@ static int conv_check(const LayerConfig *c) {
         if (c->dilation[i] < 1) return sn_errorf("dilation must be at least 1, got %d", c->dilation[i]);
     }
     if (c->groups < 1) return sn_errorf("groups must be at least 1, got %d", c->groups);
-    if (c->in % c->groups)
-        return sn_errorf("in_channels (%d) must be divisible by groups (%d)", c->in, c->groups);
-    if (c->out % c->groups)
-        return sn_errorf("out_channels (%d) must be divisible by groups (%d)", c->out, c->groups);
+    if (c->in % c->groups) return sn_errorf("in_channels (%d) must be divisible by groups (%d)", c->in, c->groups);
+    if (c->out % c->groups) return sn_errorf("out_channels (%d) must be divisible by groups (%d)", c->out, c->groups);
     if (!(c->init_std >= 0)) return sn_errorf("init_std must be non-negative, got %g", (double)c->init_std);
     return SN_OK;
 }
@@ -340,9 +420,8 @@ static int conv_backward(Node *n, const Tensor *const *in, const Tensor *d_out, 
     Conv2dGeom g;
     Shape s = shape_of(in[0]);
     conv2d_geom(&g, &n->cfg, &s);
-    if (d_in[0] &&
-        conv2d_backward_input(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->param[0]), &g,
-                              run->nthreads) != SN_OK)
+    if (d_in[0] && conv2d_backward_input(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->param[0]), &g,
+                                         run->nthreads) != SN_OK)
         return SN_ERR;
     if (!run->want_param_grads) return SN_OK;
     return conv2d_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL,
@@ -360,5 +439,5 @@ static void conv_init(Node *n, uint64_t seed, const char *purpose) {
                         layer_param_stream(purpose, n->name, "bias"));
 }
 
-const LayerOps layer_conv2d_ops = {"conv2d", 1, 0, conv_check, conv_param_shapes, conv_out_shape,
-                                   conv_forward, conv_backward, conv_init};
+const LayerOps layer_conv2d_ops = {
+    "conv2d", 1, 0, conv_check, conv_param_shapes, conv_out_shape, conv_forward, conv_backward, conv_init};

@@ -13,9 +13,9 @@
 
 /* Everything the kernels need, derived once from a config and input shape. */
 typedef struct Conv2dGeom {
-    int64_t n;          /* samples */
-    int c, h, w;        /* input channels, height, width */
-    int oc, oh, ow;     /* output channels, height, width */
+    int64_t n;      /* samples */
+    int c, h, w;    /* input channels, height, width */
+    int oc, oh, ow; /* output channels, height, width */
     int kh, kw, sh, sw, ph, pw, dh, dw;
     int groups;
 } Conv2dGeom;
@@ -31,8 +31,7 @@ int conv2d_forward(float *out, const float *x, const float *w, const float *b, c
 int conv2d_backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads);
 /* dw += sum_n dout_n (x) im2col(x_n); db += sum over n, pixels of dout.
  * dw: [OC, C/g, KH, KW]; db: [OC] or NULL. */
-int conv2d_backward_params(float *dw, float *db, const float *dout, const float *x, const Conv2dGeom *g,
-                           int nthreads);
+int conv2d_backward_params(float *dw, float *db, const float *dout, const float *x, const Conv2dGeom *g, int nthreads);
 
 /* Scratch floats im2col/col2im need for zero-padded planes (0 without padding). */
 int64_t conv2d_pad_floats(const Conv2dGeom *g);

@@ -9,7 +9,9 @@
 #include "nn/layer.h"
 #include "rng.h"
 
-uint64_t dropout_stream(const char *node, uint64_t step) { return rng_stream("dropout", rng_hash_string(node), step); }
+uint64_t dropout_stream(const char *node, uint64_t step) {
+    return rng_stream("dropout", rng_hash_string(node), step);
+}
 
 typedef struct {
     float *y, *mask;
@@ -78,8 +80,7 @@ static int d_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerR
                            dropout_stream(n->name, run->step), run->nthreads);
 }
 
-static int d_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
-                      const LayerRun *run) {
+static int d_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in, const LayerRun *run) {
     (void)in;
     if (!d_in[0]) return SN_OK;
     int64_t cnt = tensor_numel(d_out);
@@ -92,6 +93,8 @@ static int d_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Ten
     return dropout_backward(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->saved), cnt, run->nthreads);
 }
 
-static void no_init(Node *n, uint64_t seed, const char *purpose) { (void)n, (void)seed, (void)purpose; }
+static void no_init(Node *n, uint64_t seed, const char *purpose) {
+    (void)n, (void)seed, (void)purpose;
+}
 
 const LayerOps layer_dropout_ops = {"dropout", 1, 0, d_check, no_params, same_shape, d_forward, d_backward, no_init};

@@ -38,7 +38,9 @@ static const LayerOps *const registry[LAYER_KIND_COUNT] = {
     [LAYER_IDENTITY] = &layer_identity_ops,
 };
 
-const LayerOps *layer_ops(LayerKind kind) { return registry[kind]; }
+const LayerOps *layer_ops(LayerKind kind) {
+    return registry[kind];
+}
 
 const char *layer_kind_name(LayerKind kind) {
     return kind >= 0 && kind < LAYER_KIND_COUNT ? registry[kind]->name : "?";
@@ -74,15 +76,16 @@ void layer_config_default(LayerConfig *c, LayerKind kind) {
 
 /* ---- configuration fields ---- */
 
-#define F(name, type, member, req) {name, type, offsetof(LayerConfig, member), req}
+#define F(name, type, member, req)                                                                                     \
+    { name, type, offsetof(LayerConfig, member), req }
 static const LayerField f_linear[] = {F("in_features", FIELD_INT, in, 1), F("out_features", FIELD_INT, out, 1),
                                       F("bias", FIELD_BOOL, bias, 0), F("init", FIELD_INIT, init, 0),
                                       F("init_std", FIELD_FLOAT, init_std, 0)};
-static const LayerField f_conv2d[] = {
-    F("in_channels", FIELD_INT, in, 1),   F("out_channels", FIELD_INT, out, 1), F("kernel_size", FIELD_PAIR, kernel, 1),
-    F("stride", FIELD_PAIR, stride, 0),   F("padding", FIELD_PAIR, padding, 0), F("dilation", FIELD_PAIR, dilation, 0),
-    F("groups", FIELD_INT, groups, 0),    F("bias", FIELD_BOOL, bias, 0),       F("init", FIELD_INIT, init, 0),
-    F("init_std", FIELD_FLOAT, init_std, 0)};
+static const LayerField f_conv2d[] = {F("in_channels", FIELD_INT, in, 1),      F("out_channels", FIELD_INT, out, 1),
+                                      F("kernel_size", FIELD_PAIR, kernel, 1), F("stride", FIELD_PAIR, stride, 0),
+                                      F("padding", FIELD_PAIR, padding, 0),    F("dilation", FIELD_PAIR, dilation, 0),
+                                      F("groups", FIELD_INT, groups, 0),       F("bias", FIELD_BOOL, bias, 0),
+                                      F("init", FIELD_INIT, init, 0),          F("init_std", FIELD_FLOAT, init_std, 0)};
 static const LayerField f_maxpool[] = {F("kernel_size", FIELD_PAIR, kernel, 1), F("stride", FIELD_PAIR, stride, 0),
                                        F("padding", FIELD_PAIR, padding, 0)};
 static const LayerField f_avgpool[] = {F("kernel_size", FIELD_PAIR, kernel, 1), F("stride", FIELD_PAIR, stride, 0),
@@ -96,29 +99,41 @@ static const LayerField f_dropout[] = {F("p", FIELD_FLOAT, p, 0)};
 #undef F
 
 const LayerField *layer_fields(LayerKind kind, int *n) {
-#define RET(arr)                                  \
-    do {                                          \
-        *n = (int)(sizeof arr / sizeof arr[0]);   \
-        return arr;                               \
+#define RET(arr)                                                                                                       \
+    do {                                                                                                               \
+        *n = (int)(sizeof arr / sizeof arr[0]);                                                                        \
+        return arr;                                                                                                    \
     } while (0)
     switch (kind) {
-    case LAYER_LINEAR: RET(f_linear);
-    case LAYER_CONV2D: RET(f_conv2d);
-    case LAYER_MAXPOOL2D: RET(f_maxpool);
-    case LAYER_AVGPOOL2D: RET(f_avgpool);
-    case LAYER_ADAPTIVE_AVGPOOL2D: RET(f_adaptive);
-    case LAYER_LEAKY_RELU: RET(f_leaky);
+    case LAYER_LINEAR:
+        RET(f_linear);
+    case LAYER_CONV2D:
+        RET(f_conv2d);
+    case LAYER_MAXPOOL2D:
+        RET(f_maxpool);
+    case LAYER_AVGPOOL2D:
+        RET(f_avgpool);
+    case LAYER_ADAPTIVE_AVGPOOL2D:
+        RET(f_adaptive);
+    case LAYER_LEAKY_RELU:
+        RET(f_leaky);
     case LAYER_BATCHNORM1D:
-    case LAYER_BATCHNORM2D: RET(f_bn);
-    case LAYER_DROPOUT: RET(f_dropout);
-    default: *n = 0; return NULL;
+    case LAYER_BATCHNORM2D:
+        RET(f_bn);
+    case LAYER_DROPOUT:
+        RET(f_dropout);
+    default:
+        *n = 0;
+        return NULL;
     }
 #undef RET
 }
 
 static const char *const init_names[INIT_KIND_COUNT] = {"kaiming_uniform", "glorot_uniform", "normal"};
 
-const char *init_kind_name(InitKind k) { return k >= 0 && k < INIT_KIND_COUNT ? init_names[k] : "?"; }
+const char *init_kind_name(InitKind k) {
+    return k >= 0 && k < INIT_KIND_COUNT ? init_names[k] : "?";
+}
 
 int init_kind_from_name(const char *name) {
     for (int k = 0; k < INIT_KIND_COUNT; k++)
@@ -126,9 +141,13 @@ int init_kind_from_name(const char *name) {
     return -1;
 }
 
-const char *init_kind_list(void) { return "kaiming_uniform, glorot_uniform, normal"; }
+const char *init_kind_list(void) {
+    return "kaiming_uniform, glorot_uniform, normal";
+}
 
-const char *layer_param_name(int k) { return k == 0 ? "weight" : "bias"; }
+const char *layer_param_name(int k) {
+    return k == 0 ? "weight" : "bias";
+}
 
 const char *layer_buffer_name(int k) {
     static const char *const names[NODE_MAX_BUFFERS] = {"running_mean", "running_var", "num_batches_tracked"};
@@ -166,7 +185,8 @@ void layer_init_fill(float *w, int64_t n, InitKind kind, double fan_in, double f
         rng_normal(w, n, seed, stream, 0);
         for (int64_t i = 0; i < n; i++) w[i] *= std;
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -186,7 +206,9 @@ Shape shape_of(const Tensor *t) {
     return s;
 }
 
-const char *shape_fmt(const Shape *s, char *buf, size_t n) { return shape_str(s->ndim, s->dim, buf, n); }
+const char *shape_fmt(const Shape *s, char *buf, size_t n) {
+    return shape_str(s->ndim, s->dim, buf, n);
+}
 
 int shape_equal(const Shape *a, const Shape *b) {
     if (a->ndim != b->ndim) return 0;
@@ -196,7 +218,8 @@ int shape_equal(const Shape *a, const Shape *b) {
 }
 
 int nn_ensure(Tensor *t, const Shape *s, int zero) {
-    if (t->storage && t->storage->refcount == 1 && t->offset == 0 && t->storage->numel == shape_numel(s->ndim, s->dim)) {
+    if (t->storage && t->storage->refcount == 1 && t->offset == 0 &&
+        t->storage->numel == shape_numel(s->ndim, s->dim)) {
         t->ndim = s->ndim;
         memcpy(t->shape, s->dim, sizeof(int64_t) * (size_t)s->ndim);
         if (zero) memset(tensor_data(t), 0, sizeof(float) * (size_t)tensor_numel(t));
@@ -240,7 +263,9 @@ int nn_parallel(int nthreads, int64_t n, int64_t grain, NNRangeFn fn, void *ctx)
     return parallel_for(nn_workers(nthreads, n, grain), tasks, range_task, &j);
 }
 
-int64_t nn_scratch_stride(int64_t floats) { return (floats + 15) / 16 * 16; }
+int64_t nn_scratch_stride(int64_t floats) {
+    return (floats + 15) / 16 * 16;
+}
 
 float *nn_scratch_alloc(int nslots, int64_t floats) {
     int64_t stride = nn_scratch_stride(floats > 0 ? floats : 1);
@@ -250,7 +275,9 @@ float *nn_scratch_alloc(int nslots, int64_t floats) {
     return p;
 }
 
-void nn_scratch_free(float *p) { free(p); }
+void nn_scratch_free(float *p) {
+    free(p);
+}
 
 int nn_sum_slots(int nthreads, int64_t nsamples) {
     int64_t nblocks = (nsamples + NN_GRAD_BLOCK - 1) / NN_GRAD_BLOCK;

@@ -63,20 +63,20 @@ typedef enum InitKind {
  * (layer_fields() lists them, with the PyTorch names used in JSON and Lua).
  * Pairs are {h, w}. layer_config_default() gives PyTorch's defaults. */
 typedef struct LayerConfig {
-    int in, out;          /* linear: in/out_features; conv2d: in/out_channels; batchnorm: num_features (in) */
-    int kernel[2];        /* conv2d, pools: kernel_size */
-    int stride[2];        /* conv2d (default 1), pools (default = kernel) */
-    int padding[2];       /* conv2d, pools; pools pad with -inf (max) or 0 (avg) */
-    int dilation[2];      /* conv2d */
-    int groups;           /* conv2d: in and out channels are split in `groups` */
-    int bias;             /* linear, conv2d: has a bias (default 1) */
-    int output_size[2];   /* adaptive_avgpool2d */
+    int in, out;           /* linear: in/out_features; conv2d: in/out_channels; batchnorm: num_features (in) */
+    int kernel[2];         /* conv2d, pools: kernel_size */
+    int stride[2];         /* conv2d (default 1), pools (default = kernel) */
+    int padding[2];        /* conv2d, pools; pools pad with -inf (max) or 0 (avg) */
+    int dilation[2];       /* conv2d */
+    int groups;            /* conv2d: in and out channels are split in `groups` */
+    int bias;              /* linear, conv2d: has a bias (default 1) */
+    int output_size[2];    /* adaptive_avgpool2d */
     int count_include_pad; /* avgpool2d: divide by the padded window size (default 1) */
-    float eps, momentum;  /* batchnorm (1e-5, 0.1): running = (1-momentum)*running + momentum*batch */
-    float slope;          /* leaky_relu: negative_slope (0.01) */
-    float p;              /* dropout: probability of zeroing (0.5) */
-    InitKind init;        /* linear, conv2d: weight initializer */
-    float init_std;       /* INIT_NORMAL's standard deviation (0.01) */
+    float eps, momentum;   /* batchnorm (1e-5, 0.1): running = (1-momentum)*running + momentum*batch */
+    float slope;           /* leaky_relu: negative_slope (0.01) */
+    float p;               /* dropout: probability of zeroing (0.5) */
+    InitKind init;         /* linear, conv2d: weight initializer */
+    float init_std;        /* INIT_NORMAL's standard deviation (0.01) */
 } LayerConfig;
 
 /* A shape including the batch dimension (dim[0] = N). */
@@ -114,7 +114,7 @@ typedef struct Node {
 
 /* What a forward/backward call needs besides the node and its tensors. */
 typedef struct LayerRun {
-    int training;         /* batchnorm uses batch statistics, dropout draws */
+    int training; /* batchnorm uses batch statistics, dropout draws */
     int nthreads;
     uint64_t seed;        /* the model's seed (dropout) */
     uint64_t step;        /* forward calls in training mode so far (dropout) */
@@ -162,8 +162,8 @@ typedef enum { FIELD_INT, FIELD_PAIR, FIELD_BOOL, FIELD_FLOAT, FIELD_INIT } Fiel
 typedef struct LayerField {
     const char *name; /* "kernel_size" */
     FieldType type;
-    size_t offset;    /* into LayerConfig */
-    int required;     /* no sensible default (sizes) */
+    size_t offset; /* into LayerConfig */
+    int required;  /* no sensible default (sizes) */
 } LayerField;
 /* The fields of `kind`; *n gets their count. */
 const LayerField *layer_fields(LayerKind kind, int *n);

@@ -27,8 +27,7 @@ static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
     LinearJob *j = ctx;
     for (int64_t i = b; i < e; i++) {
         float *o = j->out + i * j->outf;
-        if (j->b)
-            memcpy(o, j->b, sizeof(float) * (size_t)j->outf);
+        if (j->b) memcpy(o, j->b, sizeof(float) * (size_t)j->outf);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, j->outf, j->in, 1.0f, j->w, j->in, j->x + i * j->in, 1,
                     j->b ? 1.0f : 0.0f, o, 1);
     }
@@ -64,8 +63,8 @@ static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot)
     return SN_OK;
 }
 
-int linear_backward_params(float *dw, float *db, const float *dout, const float *x, int64_t n, int in,
-                           int out_features, int nthreads) {
+int linear_backward_params(float *dw, float *db, const float *dout, const float *x, int64_t n, int in, int out_features,
+                           int nthreads) {
     if (db)
         for (int o = 0; o < out_features; o++) {
             double s = 0;
@@ -131,5 +130,5 @@ static void lin_init(Node *n, uint64_t seed, const char *purpose) {
                         layer_param_stream(purpose, n->name, "bias"));
 }
 
-const LayerOps layer_linear_ops = {"linear", 1, 0, lin_check, lin_param_shapes, lin_out_shape,
-                                   lin_forward, lin_backward, lin_init};
+const LayerOps layer_linear_ops = {"linear",     1,       0, lin_check, lin_param_shapes, lin_out_shape, lin_forward,
+                                   lin_backward, lin_init};

@@ -17,7 +17,7 @@ int linear_backward_input(float *dx, const float *dout, const float *w, int64_t 
                           int nthreads);
 /* dw[o, i] += sum_n dout[n, o] * x[n, i]; db[o] += sum_n dout[n, o].
  * dw: [OUT, IN]; db: [OUT] or NULL; dout: [N, OUT]; x: [N, IN]. */
-int linear_backward_params(float *dw, float *db, const float *dout, const float *x, int64_t n, int in,
-                           int out_features, int nthreads);
+int linear_backward_params(float *dw, float *db, const float *dout, const float *x, int64_t n, int in, int out_features,
+                           int nthreads);
 
 #endif

@@ -337,11 +337,14 @@ static int adaptive_backward(Node *n, const Tensor *const *in, const Tensor *d_o
     return adaptive_avgpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), &g, run->nthreads);
 }
 
-static void no_init(Node *n, uint64_t seed, const char *purpose) { (void)n, (void)seed, (void)purpose; }
+static void no_init(Node *n, uint64_t seed, const char *purpose) {
+    (void)n, (void)seed, (void)purpose;
+}
 
-const LayerOps layer_maxpool2d_ops = {"maxpool2d", 1, 0, pool_check, no_params, pool_out_shape,
-                                      max_forward, max_backward, no_init};
-const LayerOps layer_avgpool2d_ops = {"avgpool2d", 1, 0, pool_check, no_params, pool_out_shape,
-                                      avg_forward, avg_backward, no_init};
-const LayerOps layer_adaptive_avgpool2d_ops = {"adaptive_avgpool2d", 1, 0, adaptive_check, no_params,
-                                               adaptive_out_shape, adaptive_forward, adaptive_backward, no_init};
+const LayerOps layer_maxpool2d_ops = {"maxpool2d",  1,      0, pool_check, no_params, pool_out_shape, max_forward,
+                                      max_backward, no_init};
+const LayerOps layer_avgpool2d_ops = {"avgpool2d",  1,      0, pool_check, no_params, pool_out_shape, avg_forward,
+                                      avg_backward, no_init};
+const LayerOps layer_adaptive_avgpool2d_ops = {
+    "adaptive_avgpool2d", 1,      0, adaptive_check, no_params, adaptive_out_shape, adaptive_forward,
+    adaptive_backward,    no_init};

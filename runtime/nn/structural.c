@@ -16,7 +16,9 @@ static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b
     *np = 0, *nb = 0;
 }
 
-static void no_init(Node *n, uint64_t seed, const char *purpose) { (void)n, (void)seed, (void)purpose; }
+static void no_init(Node *n, uint64_t seed, const char *purpose) {
+    (void)n, (void)seed, (void)purpose;
+}
 
 static int flatten_shape(const LayerConfig *c, const Shape *in, Shape *out) {
     (void)c;
@@ -39,14 +41,34 @@ static int view_forward(Node *n, const Tensor *const *in, Tensor *out, const Lay
     return tensor_reshape(out, in[0], s.ndim, s.dim);
 }
 
+typedef struct {
+    float *y;
+    const float *a, *b;
+} SumJob;
+
+/* y[i] += a[i] (b NULL) or y[i] = a[i] + b[i]. */
+static int sum_range(void *ctx, int64_t lo, int64_t hi, int worker) {
+    (void)worker;
+    SumJob *j = ctx;
+    float *restrict y = j->y;
+    const float *restrict a = j->a, *restrict b = j->b;
+    if (b)
+        for (int64_t i = lo; i < hi; i++) y[i] = a[i] + b[i];
+    else
+        for (int64_t i = lo; i < hi; i++) y[i] += a[i];
+    return SN_OK;
+}
+
+static int sum(float *y, const float *a, const float *b, int64_t n, int nthreads) {
+    SumJob j = {y, a, b};
+    return nn_parallel(nthreads, n, 65536, sum_range, &j);
+}
+
 static int copy_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
                          const LayerRun *run) {
-    (void)n, (void)in, (void)run;
+    (void)n, (void)in;
     if (!d_in[0]) return SN_OK;
-    float *dx = tensor_data(d_in[0]);
-    const float *dy = tensor_data(d_out);
-    for (int64_t i = 0, cnt = tensor_numel(d_out); i < cnt; i++) dx[i] += dy[i];
-    return SN_OK;
+    return sum(tensor_data(d_in[0]), tensor_data(d_out), NULL, tensor_numel(d_out), run->nthreads);
 }
 
 static int add_shape(const LayerConfig *c, const Shape *in, Shape *out) {
@@ -61,28 +83,22 @@ static int add_shape(const LayerConfig *c, const Shape *in, Shape *out) {
 }
 
 static int add_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
-    (void)n, (void)run;
-    float *y = tensor_data(out);
-    const float *a = tensor_data(in[0]), *b = tensor_data(in[1]);
-    for (int64_t i = 0, cnt = tensor_numel(out); i < cnt; i++) y[i] = a[i] + b[i];
-    return SN_OK;
+    (void)n;
+    return sum(tensor_data(out), tensor_data(in[0]), tensor_data(in[1]), tensor_numel(out), run->nthreads);
 }
 
+/* The two inputs may be the same tensor (add(x, x)): one after the other. */
 static int add_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
                         const LayerRun *run) {
-    (void)n, (void)in, (void)run;
-    const float *dy = tensor_data(d_out);
-    int64_t cnt = tensor_numel(d_out);
-    for (int k = 0; k < 2; k++) {
-        if (!d_in[k]) continue;
-        float *dx = tensor_data(d_in[k]);
-        for (int64_t i = 0; i < cnt; i++) dx[i] += dy[i];
-    }
+    (void)n, (void)in;
+    for (int k = 0; k < 2; k++)
+        if (d_in[k] && sum(tensor_data(d_in[k]), tensor_data(d_out), NULL, tensor_numel(d_out), run->nthreads) != SN_OK)
+            return SN_ERR;
     return SN_OK;
 }
 
-const LayerOps layer_flatten_ops = {"flatten", 1, 1, no_check, no_params, flatten_shape,
-                                    view_forward, copy_backward, no_init};
-const LayerOps layer_identity_ops = {"identity", 1, 1, no_check, no_params, same_shape,
-                                     view_forward, copy_backward, no_init};
+const LayerOps layer_flatten_ops = {"flatten",     1,      1, no_check, no_params, flatten_shape, view_forward,
+                                    copy_backward, no_init};
+const LayerOps layer_identity_ops = {"identity",    1,      1, no_check, no_params, same_shape, view_forward,
+                                     copy_backward, no_init};
 const LayerOps layer_add_ops = {"add", 2, 0, no_check, no_params, add_shape, add_forward, add_backward, no_init};

@@ -40,9 +40,9 @@ double nt_loss(Model *m, const Tensor *x, const Tensor *g) {
     return s;
 }
 
-static void check_tensor(Model *m, const Tensor *x, const Tensor *g, float *data, const float *ana, int64_t n,
-                         double h, double rtol, double atol, int max_checks, int fix_step, uint64_t step0,
-                         const char *what, const char *tname, const char *file, int line) {
+static void check_tensor(Model *m, const Tensor *x, const Tensor *g, float *data, const float *ana, int64_t n, double h,
+                         double rtol, double atol, int max_checks, int fix_step, uint64_t step0, const char *what,
+                         const char *tname, const char *file, int line) {
     int64_t stride = n > max_checks ? n / max_checks : 1;
     int fails = 0;
     for (int64_t i = 0; i < n; i += stride) {
@@ -58,8 +58,8 @@ static void check_tensor(Model *m, const Tensor *x, const Tensor *g, float *data
         data[i] = keep;
         double num = (lp - lm) / (hp + hm);
         if (!(fabs(num - ana[i]) <= atol + rtol * fabs(num)) && fails++ < 5)
-            test_fail(file, line, "%s: d/d %s[%lld]: backward %.7g, finite difference %.7g", what, tname,
-                      (long long)i, (double)ana[i], num);
+            test_fail(file, line, "%s: d/d %s[%lld]: backward %.7g, finite difference %.7g", what, tname, (long long)i,
+                      (double)ana[i], num);
     }
 }
 

@@ -13,7 +13,9 @@
 #include "nn_test.h"
 #include "test.h"
 
-static void set(Tensor *t, const float *v) { memcpy(tensor_data(t), v, sizeof(float) * (size_t)tensor_numel(t)); }
+static void set(Tensor *t, const float *v) {
+    memcpy(tensor_data(t), v, sizeof(float) * (size_t)tensor_numel(t));
+}
 
 static Tensor from(int ndim, const int64_t *shape, const float *v) {
     Tensor t;
@@ -140,11 +142,12 @@ static Model *net(void) {
     Model *m = nt_model(NET);
     for (int i = 0; i < m->nnodes; i++)
         for (int k = 0; k < 2 && i < m->nnodes && m->nodes[i].nbuffers; k++)
-            nt_pattern_fill(tensor_data(&m->nodes[i].buffer[k]), tensor_numel(&m->nodes[i].buffer[k]), (uint32_t)(i * 7 + k),
-                            0.3f);
+            nt_pattern_fill(tensor_data(&m->nodes[i].buffer[k]), tensor_numel(&m->nodes[i].buffer[k]),
+                            (uint32_t)(i * 7 + k), 0.3f);
     for (int i = 0; i < m->nnodes; i++)
         if (m->nodes[i].nbuffers)
-            for (int64_t c = 0; c < tensor_numel(&m->nodes[i].buffer[1]); c++) tensor_data(&m->nodes[i].buffer[1])[c] += 1;
+            for (int64_t c = 0; c < tensor_numel(&m->nodes[i].buffer[1]); c++)
+                tensor_data(&m->nodes[i].buffer[1])[c] += 1;
     return m;
 }
 
@@ -400,7 +403,8 @@ TEST(model_json_defaults_and_errors) {
         {"{'nodes':[]}", "'nodes' must be a non-empty array"},
         {"{'format':'x','nodes':[{'name':'a','type':'relu'}]}", "'format'"},
         {"{'version':2,'nodes':[{'name':'a','type':'relu'}]}", "version"},
-        {"{'nodes':[{'name':'a','type':'conv3d'}]}", "node 1 ('a'): unknown layer type 'conv3d' (known: linear, conv2d"},
+        {"{'nodes':[{'name':'a','type':'conv3d'}]}",
+         "node 1 ('a'): unknown layer type 'conv3d' (known: linear, conv2d"},
         {"{'nodes':[{'name':'a','type':'relu','config':{'slope':1}}]}", "unknown config key 'slope' (valid: none)"},
         {"{'nodes':[{'name':'a','type':'leaky_relu','config':{'slope':1}}]}", "(valid: negative_slope)"},
         {"{'nodes':[{'name':'a','type':'linear','config':{'in_features':3}}]}", "missing config key 'out_features'"},

@@ -39,12 +39,13 @@ static void check_model(const char *json, int ndim, const int64_t *shape, int sp
     model_free(m);
 }
 
-#define GC(json, shape, spread, h, what)                                                              \
-    do {                                                                                              \
-        int64_t s_[] = shape;                                                                         \
-        check_model(json, (int)(sizeof s_ / sizeof s_[0]), s_, spread, h, what, __LINE__);            \
+#define GC(json, shape, spread, h, what)                                                                               \
+    do {                                                                                                               \
+        int64_t s_[] = shape;                                                                                          \
+        check_model(json, (int)(sizeof s_ / sizeof s_[0]), s_, spread, h, what, __LINE__);                             \
     } while (0)
-#define S(...) {__VA_ARGS__}
+#define S(...)                                                                                                         \
+    { __VA_ARGS__ }
 
 TEST(grad_linear) {
     GC("{'nodes':[{'name':'fc','type':'linear','config':{'in_features':7,'out_features':5}}]}", S(3, 7), 0, 1e-2,
@@ -54,7 +55,8 @@ TEST(grad_linear) {
 }
 
 TEST(grad_conv2d) {
-    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':2,'out_channels':3,'kernel_size':3,'padding':1}}]}",
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':2,'out_channels':3,'kernel_size':3,'padding':1}}]"
+       "}",
        S(2, 2, 5, 6), 0, 1e-2, "conv2d 3x3 pad 1");
     GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':2,'out_channels':3,'kernel_size':3,'stride':2,"
        "'padding':1,'dilation':2}}]}",
@@ -77,10 +79,10 @@ TEST(grad_conv2d) {
 
 TEST(grad_pools) {
     GC("{'nodes':[{'name':'p','type':'maxpool2d','config':{'kernel_size':2}}]}", S(2, 2, 6, 6), 1, 1e-3, "maxpool 2");
-    GC("{'nodes':[{'name':'p','type':'maxpool2d','config':{'kernel_size':3,'stride':2,'padding':1}}]}", S(2, 2, 7, 6), 1,
-       1e-3, "maxpool 3 stride 2 pad 1");
-    GC("{'nodes':[{'name':'p','type':'avgpool2d','config':{'kernel_size':3,'stride':2,'padding':1}}]}", S(2, 2, 7, 6), 0,
-       1e-2, "avgpool pad, count_include_pad");
+    GC("{'nodes':[{'name':'p','type':'maxpool2d','config':{'kernel_size':3,'stride':2,'padding':1}}]}", S(2, 2, 7, 6),
+       1, 1e-3, "maxpool 3 stride 2 pad 1");
+    GC("{'nodes':[{'name':'p','type':'avgpool2d','config':{'kernel_size':3,'stride':2,'padding':1}}]}", S(2, 2, 7, 6),
+       0, 1e-2, "avgpool pad, count_include_pad");
     GC("{'nodes':[{'name':'p','type':'avgpool2d','config':{'kernel_size':[3,2],'stride':[2,1],'padding':1,"
        "'count_include_pad':false}}]}",
        S(2, 2, 7, 6), 0, 1e-2, "avgpool pad, exclude pad");
@@ -190,7 +192,8 @@ TEST(conv_pool_forward_by_hand) {
     for (int i = 0; i < 4; i++) CHECK_NEAR(tensor_data(c)[i], want[i], 0);
     CHECK_NEAR(tensor_data(&y)[0], 50, 0);
     /* avgpool 3x3 stride 1 pad 1 at a corner: 4 of 9 cells inside */
-    Model *a = nt_model("{'nodes':[{'name':'p','type':'avgpool2d','config':{'kernel_size':3,'stride':1,'padding':1}}]}");
+    Model *a =
+        nt_model("{'nodes':[{'name':'p','type':'avgpool2d','config':{'kernel_size':3,'stride':1,'padding':1}}]}");
     Model *b = nt_model("{'nodes':[{'name':'p','type':'avgpool2d','config':{'kernel_size':3,'stride':1,'padding':1,"
                         "'count_include_pad':false}}]}");
     Tensor ya, yb;

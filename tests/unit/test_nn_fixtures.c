@@ -92,8 +92,7 @@ static void layer_case(const char *name) {
             expect_close(&m->nodes[i].buffer[k], &want, layer_buffer_name(k), name);
             tensor_release(&want);
         }
-        if (training != 0 && m->nodes[i].nbuffers == 3)
-            CHECK_NEAR(tensor_data(&m->nodes[i].buffer[2])[0], 1, 0);
+        if (training != 0 && m->nodes[i].nbuffers == 3) CHECK_NEAR(tensor_data(&m->nodes[i].buffer[2])[0], 1, 0);
     }
     tensor_release(&x), tensor_release(&dy), tensor_release(&y), tensor_release(&dx);
     model_free(m);
@@ -223,7 +222,15 @@ static void model_case(const char *group, const char *expr) {
     model_free(m);
 }
 
-TEST(pytorch_lenet) { model_case("lenet", "lenet{seed=0}"); }
-TEST(pytorch_mlp) { model_case("mlp", "mlp{seed=0}"); }
-TEST(pytorch_resnet8) { model_case("resnet8", "resnet8{seed=0}"); }
-TEST(pytorch_resnet8_train_mode) { model_case("resnet8_train", "resnet8{seed=0}"); }
+TEST(pytorch_lenet) {
+    model_case("lenet", "lenet{seed=0}");
+}
+TEST(pytorch_mlp) {
+    model_case("mlp", "mlp{seed=0}");
+}
+TEST(pytorch_resnet8) {
+    model_case("resnet8", "resnet8{seed=0}");
+}
+TEST(pytorch_resnet8_train_mode) {
+    model_case("resnet8_train", "resnet8{seed=0}");
+}
