@@ -218,6 +218,8 @@ static const Tensor *input_of(const Model *m, const Node *n, int k) {
 int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads) {
     if (!m->finished) return sn_errorf("the model is not built yet");
     if (x->ndim < 1) return sn_errorf("the model input must have a batch dimension, got a scalar");
+    for (int i = 0; i < x->ndim; i++)
+        if (x->shape[i] > INT32_MAX) return sn_errorf("the model input has a dimension above 2^31");
     m->has_forward = 0;
     /* Views first, so the buffers they pointed into have one owner again and
      * can be reused. */

@@ -2,8 +2,26 @@
  * backward passes, introspection (layers, parameters, activations,
  * gradients), clone, modes, JSON. Converts arguments and calls model.c.
  * Layer positions are 1-based here; tensors handed out share the model's
- * storage (parameters can be edited in place from Lua). Building models is
- * the `nn` module's job (l_nn.c). */
+ * storage (parameters can be edited in place from Lua; activations and
+ * gradients handed out are never overwritten by later passes). Building
+ * models is the `nn` module's job (l_nn.c).
+ *
+ *   m:forward(x [, {threads}]) -> output          (x: [N, ...])
+ *   m:backward(d_out [, {param_grads=true, input_grad=true, threads}]) -> d_input or nothing
+ *   m:zero_grad() -> m
+ *   m:layers() -> {{name, type, index, inputs={...}, params={weight={6,1,5,5}, bias={6}},
+ *                   randomizable, output_shape}, ...}            (input to output)
+ *   m:layer(name | index) -> {name, type, index, inputs, randomizable, <config fields>,
+ *                             weight=, bias=, running_mean=, ..., grads={weight=, bias=}}
+ *   m:parameters() -> {{name="conv1.weight", layer="conv1", value=, grad=}, ...}
+ *   m:buffers() -> {{name="bn.running_mean", layer="bn", value=}, ...}
+ *   m:activation(name | "input"), m:gradient(name | "input") -> tensor (after a pass)
+ *   m:num_parameters(), #m (layers), tostring(m) / m:summary() (table)
+ *   m:clone(), m:eval() / m:train([on=true]) -> m, m:training() -> bool
+ *   m:reinit(name | index [, {seed=model seed, purpose="init"}]) -> m
+ *   m:to_json(), m:free()  (also <close>)
+ *   model.from_json(s) -> m, model.is_model(v)
+ * Models start in eval mode. */
 #include "lua/l_model.h"
 
 #include <lauxlib.h>

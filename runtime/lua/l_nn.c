@@ -2,7 +2,31 @@
  * sanity.Layer value holding a checked LayerConfig), nn.sequential for
  * chains and nn.graph, a builder for DAGs (residual blocks). Both return
  * sanity.Model values (l_model.c). Only argument conversion here: configs
- * are checked by each kind's LayerOps, graphs by model.c. */
+ * are checked by each kind's LayerOps, graphs by model.c.
+ *
+ *   nn.linear(in, out [, {bias=true, init="kaiming_uniform", init_std=0.01}])
+ *   nn.conv2d(cin, cout, k [, {stride=1, padding=0, dilation=1, groups=1, bias, init, init_std}])
+ *   nn.maxpool2d(k [, {stride=k, padding=0}])
+ *   nn.avgpool2d(k [, {stride=k, padding=0, count_include_pad=true}])
+ *   nn.adaptive_avgpool2d([out=1])
+ *   nn.relu() nn.leaky_relu([slope=0.01]) nn.tanh() nn.sigmoid()
+ *   nn.softmax() nn.log_softmax()          (over dim 1)
+ *   nn.flatten() nn.identity() nn.add()    (add: two inputs, same shape)
+ *   nn.batchnorm1d(n [, {eps=1e-5, momentum=0.1}]) nn.batchnorm2d(c [, ...])
+ *   nn.dropout([p=0.5])
+ * Sizes k/stride/padding/dilation/out: a number or {h, w}. init:
+ * "kaiming_uniform" (PyTorch), "glorot_uniform", "normal" (init_std).
+ * A layer value exposes .type and its config fields (layer.kernel_size).
+ *
+ *   nn.sequential({layer | {"name", layer}, ...} [, {seed=run seed, input_shape={1, 28, 28}}])
+ *     unnamed entries are called <type><position> ("flatten7")
+ *   local g = nn.graph{seed=, input_shape=}
+ *   local x = g:input()                      -- "input"
+ *   local h = g:add("conv1", nn.conv2d(1, 16, 3, {padding=1}), x)   -- returns "conv1"
+ *   local s = g:add("add1", nn.add(), h, x)  -- inputs by name
+ *   local m = g:build(s)                     -- s must be the last layer added
+ * With input_shape, shapes are checked as layers are added (errors point at
+ * the offending line). */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>

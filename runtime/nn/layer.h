@@ -51,7 +51,7 @@ typedef enum LayerKind {
     LAYER_KIND_COUNT
 } LayerKind;
 
-/* Weight initializers (biases: see layer_init_param). */
+/* Weight initializers (biases: see layer_init_bias). */
 typedef enum InitKind {
     INIT_KAIMING_UNIFORM, /* PyTorch default: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)) */
     INIT_GLOROT_UNIFORM,  /* U(+-sqrt(6/(fan_in+fan_out))), Keras default */

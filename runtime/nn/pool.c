@@ -260,9 +260,14 @@ static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b
     *np = 0, *nb = 0;
 }
 
+/* Planes are indexed with int, and maxpool's argmax is kept as a float
+ * (exact below 2^24). */
 static int expect_4d(const Shape *in) {
     char buf[160];
     if (in->ndim != 4) return sn_errorf("expected a 4-d input [N, C, H, W], got %s", shape_fmt(in, buf, sizeof buf));
+    if (in->dim[2] * in->dim[3] > (INT64_C(1) << 24))
+        return sn_errorf("input plane %lldx%lld is too large (at most 2^24 elements)", (long long)in->dim[2],
+                         (long long)in->dim[3]);
     return SN_OK;
 }
 
