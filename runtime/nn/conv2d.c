@@ -260,9 +260,13 @@ static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
 /* Stride 1: the input gradient is itself a convolution of dout, padded by
  * d(k-1)-p, with the weights flipped and in/out channels swapped. Running
  * it through the forward path writes GEMM results straight into dx: no
- * col2im scatter and no zeroing of a column buffer. */
+ * col2im scatter and no zeroing of a column buffer. Used where it costs no
+ * more arithmetic ("same" padding: H*W <= OH*OW) and its GEMMs have enough
+ * rows (C/groups >= 8); a 5x5 unpadded layer would compute over a border of
+ * zeros instead. */
 static int transposable(const Conv2dGeom *g) {
-    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->dh * (g->kh - 1) >= g->ph && g->dw * (g->kw - 1) >= g->pw;
+    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->dh * (g->kh - 1) >= g->ph &&
+           g->dw * (g->kw - 1) >= g->pw && (int64_t)g->h * g->w <= (int64_t)g->oh * g->ow && g->c / g->groups >= 8;
 }
 
 static int backward_input_as_conv(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {

@@ -120,13 +120,14 @@ TEST(model_residual_gradient_sum) {
 
 static const char *NET =
     "{'seed':3,'input_shape':[3,12,12],'nodes':["
-    "{'name':'c1','type':'conv2d','config':{'in_channels':3,'out_channels':8,'kernel_size':3,'padding':1}},"
-    "{'name':'bn1','type':'batchnorm2d','config':{'num_features':8}},"
+    "{'name':'c1','type':'conv2d','config':{'in_channels':3,'out_channels':16,'kernel_size':3,'padding':1}},"
+    "{'name':'bn1','type':'batchnorm2d','config':{'num_features':16}},"
     "{'name':'r1','type':'relu'},"
-    "{'name':'c2','type':'conv2d','config':{'in_channels':8,'out_channels':8,'kernel_size':3,'padding':1,'groups':2}},"
+    "{'name':'c2','type':'conv2d','config':{'in_channels':16,'out_channels':16,'kernel_size':3,'padding':1,'groups':2}}"
+    ","
     "{'name':'add1','type':'add','inputs':['c2','r1']},"
     "{'name':'p1','type':'maxpool2d','config':{'kernel_size':3,'stride':2,'padding':1}},"
-    "{'name':'c3','type':'conv2d','config':{'in_channels':8,'out_channels':16,'kernel_size':3,'stride':2,"
+    "{'name':'c3','type':'conv2d','config':{'in_channels':16,'out_channels':16,'kernel_size':3,'stride':2,"
     "'padding':1,'bias':false}},"
     "{'name':'lr','type':'leaky_relu'},"
     "{'name':'ap','type':'avgpool2d','config':{'kernel_size':2,'stride':1}},"

@@ -77,6 +77,20 @@ TEST(grad_conv2d) {
        S(2, 4, 6, 6), 0, 1e-2, "conv2d depthwise, stride, padding, dilation");
 }
 
+/* Stride-1 "same" layers with >= 8 channels per group take the other
+ * input-gradient path (a convolution of the output gradient). */
+TEST(grad_conv2d_transposed_path) {
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':8,'out_channels':5,'kernel_size':3,"
+       "'padding':1}}]}",
+       S(2, 8, 5, 6), 0, 1e-2, "conv2d 3x3 same, 8 channels");
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':16,'out_channels':4,'kernel_size':[3,5],"
+       "'padding':[2,4],'dilation':2,'groups':2,'bias':false}}]}",
+       S(2, 16, 4, 5), 0, 1e-2, "conv2d same, dilation 2, groups 2");
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':8,'out_channels':3,'kernel_size':3,"
+       "'padding':2}}]}",
+       S(2, 8, 4, 4), 0, 1e-2, "conv2d padding larger than same");
+}
+
 TEST(grad_pools) {
     GC("{'nodes':[{'name':'p','type':'maxpool2d','config':{'kernel_size':2}}]}", S(2, 2, 6, 6), 1, 1e-3, "maxpool 2");
     GC("{'nodes':[{'name':'p','type':'maxpool2d','config':{'kernel_size':3,'stride':2,'padding':1}}]}", S(2, 2, 7, 6),
