@@ -79,6 +79,7 @@ $(BIN)/bench_sgemm: scripts/bench/sgemm_raw.c
 bench: deps
 	@$(MAKE) --no-print-directory all $(BIN)/bench_sgemm
 	$(BIN)/sanity run scripts/bench/matmul.lua
+	OPENBLAS_NUM_THREADS=1 $(BIN)/sanity run scripts/bench/nn.lua
 
 clean:
 	rm -rf build build-asan bin bin-asan

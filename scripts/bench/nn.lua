@@ -4,6 +4,9 @@
 --   bin/sanity run scripts/bench/nn.lua [reps=20] [batch=256] [models=lenet,resnet8,mlp]
 -- Prints min and median milliseconds per pass (the VM's timings are noisy;
 -- min is the steadier number). Compare with scripts/bench/nn_torch.py.
+-- Run with OPENBLAS_NUM_THREADS=1 (as `make bench` does): otherwise OpenBLAS
+-- starts an idle thread pool when it loads, which sanity never uses (its
+-- own workers call OpenBLAS single-threaded) but which adds timing noise.
 local models = require "sanity.models"
 
 local reps = cfg.reps or 20
