@@ -104,7 +104,17 @@ int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads);
  * input, zeroed and shaped like the input, to fill (add into). Return SN_OK
  * or SN_ERR with sn_errorf(). Rules may call the kernels in runtime/nn/ with
  * modified weights (e.g. conv2d_forward with W+). A node with a rule gets
- * no parameter gradients. */
+ * no parameter gradients. Rules run on the calling thread; nthreads is what
+ * they may pass on to kernels. Example, guided backprop at relu nodes:
+ *   static int guided_relu(void *ctx, const Model *m, int node, const Tensor *const *in,
+ *                          const Tensor *out, const Tensor *d_out, Tensor *const *d_in, int nthreads) {
+ *       const float *x = tensor_data(in[0]), *g = tensor_data(d_out);
+ *       float *d = tensor_data(d_in[0]);
+ *       for (int64_t i = 0; i < tensor_numel(d_out); i++) d[i] = x[i] > 0 && g[i] > 0 ? g[i] : 0;
+ *       return SN_OK;
+ *   }
+ *   rules[i] = (BackwardRule){guided_relu, NULL} for every relu node i.
+ * An LRP z+ rule for linear layers is in tests/unit/test_model.c. */
 typedef int (*BackwardRuleFn)(void *ctx, const Model *m, int node, const Tensor *const *inputs, const Tensor *output,
                               const Tensor *d_out, Tensor *const *d_in, int nthreads);
 typedef struct BackwardRule {
