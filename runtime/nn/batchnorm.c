@@ -219,8 +219,8 @@ static int bn_shape(const LayerConfig *c, const Shape *in, Shape *out, int two_d
         return sn_errorf("expected a 2-d input [N, C] or a 3-d input [N, C, L], got %s",
                          shape_fmt(in, buf, sizeof buf));
     if (in->dim[1] != c->in)
-        return sn_errorf("input has %lld %s, layer expects %d", (long long)in->dim[1],
-                         two_d || in->ndim == 3 ? "channels" : "features", c->in);
+        return sn_errorf("input has %lld %s, layer expects %d (input %s)", (long long)in->dim[1],
+                         two_d || in->ndim == 3 ? "channels" : "features", c->in, shape_fmt(in, buf, sizeof buf));
     *out = in[0];
     return SN_OK;
 }

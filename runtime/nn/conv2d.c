@@ -400,7 +400,9 @@ static int conv_out_shape(const LayerConfig *c, const Shape *in, Shape *out) {
     char buf[160];
     if (in->ndim != 4) return sn_errorf("expected a 4-d input [N, C, H, W], got %s", shape_fmt(in, buf, sizeof buf));
     if (in->dim[1] != c->in)
-        return sn_errorf("input has %lld channels, weight expects %d", (long long)in->dim[1], c->in);
+        return sn_errorf("input has %lld channels, weight expects %d (input %s, weight [%d, %d, %d, %d])",
+                         (long long)in->dim[1], c->in, shape_fmt(in, buf, sizeof buf), c->out, c->in / c->groups,
+                         c->kernel[0], c->kernel[1]);
     if (in->dim[2] * in->dim[3] > INT32_MAX / 4) /* kernels index planes with int */
         return sn_errorf("input plane %lldx%lld is too large", (long long)in->dim[2], (long long)in->dim[3]);
     int64_t oh = conv_out_size(in->dim[2], c->kernel[0], c->stride[0], c->padding[0], c->dilation[0]);

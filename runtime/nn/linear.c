@@ -99,7 +99,8 @@ static int lin_out_shape(const LayerConfig *c, const Shape *in, Shape *out) {
         return sn_errorf("expected a 2-d input [N, %d], got %s%s", c->in, shape_fmt(in, buf, sizeof buf),
                          in->ndim > 2 ? " (add a flatten layer before it)" : "");
     if (in->dim[1] != c->in)
-        return sn_errorf("input has %lld features, weight expects %d", (long long)in->dim[1], c->in);
+        return sn_errorf("input has %lld features, weight expects %d (input %s, weight [%d, %d])",
+                         (long long)in->dim[1], c->in, shape_fmt(in, buf, sizeof buf), c->out, c->in);
     *out = (Shape){2, {in->dim[0], c->out}};
     return SN_OK;
 }

@@ -128,9 +128,9 @@ end)
 T.case("input shape errors name the layer and both shapes", function()
   local m = lenet_like()
   T.errors(function() return m:forward(tensor.zeros(2, 3, 28, 28)) end,
-    "conv2d 'conv1': input has 3 channels, weight expects 1")
+    "conv2d 'conv1': input has 3 channels, weight expects 1", "input [2, 3, 28, 28]", "weight [6, 1, 5, 5]")
   T.errors(function() return m:forward(tensor.zeros(2, 1, 20, 20)) end,
-    "linear 'fc1': input has 600 features, weight expects 1176")
+    "linear 'fc1': input has 600 features, weight expects 1176", "input [2, 600]", "weight [10, 1176]")
   T.errors(function() return m:forward(tensor.zeros(2, 784)) end,
     "conv2d 'conv1': expected a 4-d input [N, C, H, W], got [2, 784]")
   T.errors(function() return m:forward(nil) end, "bad argument #1 to 'forward'", "sanity.Tensor expected")
