@@ -193,6 +193,11 @@ int attr_postprocess(const Tensor *map, const AttrPost *p, Tensor *out) {
         } else if (p->norm == ATTR_NORM_MIN_MAX) {
             if (hi > lo)
                 for (int64_t j = 0; j < row; j++) o[j] = (float)((o[j] - lo) / (hi - lo));
+        } else if (p->norm == ATTR_NORM_RMS) {
+            for (int64_t j = 0; j < row; j++) ss += (double)o[j] * o[j];
+            double rms = row > 0 ? sqrt(ss / (double)row) : 0;
+            if (rms > 0)
+                for (int64_t j = 0; j < row; j++) o[j] = (float)(o[j] / rms);
         } else {
             double mean = sum / (double)row;
             for (int64_t j = 0; j < row; j++) ss += (o[j] - mean) * (o[j] - mean);

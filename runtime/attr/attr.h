@@ -62,13 +62,14 @@ int attr_check_targets(const float *targets, int64_t n, int64_t nclasses);
 /* ---- post-processing ------------------------------------------------- */
 
 typedef enum { ATTR_REDUCE_NONE, ATTR_REDUCE_SUM, ATTR_REDUCE_MEAN, ATTR_REDUCE_MAX, ATTR_REDUCE_MAX_ABS } AttrReduce;
-typedef enum { ATTR_NORM_NONE, ATTR_NORM_MAX_ABS, ATTR_NORM_MIN_MAX, ATTR_NORM_STD } AttrNorm;
+typedef enum { ATTR_NORM_NONE, ATTR_NORM_MAX_ABS, ATTR_NORM_MIN_MAX, ATTR_NORM_STD, ATTR_NORM_RMS } AttrNorm;
 
 typedef struct AttrPost {
     int abs;           /* |map| first */
     AttrReduce reduce; /* over the channel dimension (dim 1) of [N, C, ...]: keeps dim 1 with size 1 */
-    AttrNorm norm;     /* per sample, last: max_abs -> [-1, 1]; min_max -> [0, 1]; std -> x / std
-                        * (constant maps stay as they are: no division by zero) */
+    AttrNorm norm;     /* per sample, last: max_abs -> [-1, 1]; min_max -> [0, 1]; std -> x / std;
+                        * rms -> x / sqrt(mean(x^2)) (Quantus' normalise_by_average_second_moment_estimate,
+                        * the sMPRT/eMPRT default). Constant (or zero) maps stay as they are. */
 } AttrPost;
 
 /* out (a new tensor) = post-processed map; order: abs, reduce, normalise. */

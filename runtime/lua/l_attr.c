@@ -15,7 +15,7 @@ const char *const attr_common_opts[] = {"output", "abs", "reduce", "normalize", 
 
 static const char *const outputs[] = {"logit", "softmax", "log_softmax", NULL};
 static const char *const reduces[] = {"none", "sum", "mean", "max", "max_abs", NULL};
-static const char *const norms[] = {"none", "max_abs", "min_max", "std", NULL};
+static const char *const norms[] = {"none", "max_abs", "min_max", "std", "rms", NULL};
 
 /* Checks every key of the option table against common + extra. */
 static void check_keys(lua_State *L, int idx, const char *const extra[]) {

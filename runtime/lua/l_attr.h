@@ -9,7 +9,7 @@
  *   output     "logit" (default) | "softmax" | "log_softmax": the explained score
  *   abs        false: take |map| before reduction and normalisation
  *   reduce     "none" (default) | "sum" | "mean" | "max" | "max_abs": over channels (dim 2 in Lua terms)
- *   normalize  "none" (default) | "max_abs" | "min_max" | "std": per sample, last
+ *   normalize  "none" (default) | "max_abs" | "min_max" | "std" | "rms": per sample, last
  *   batch_size 256: rows (samples x steps x draws) per forward/backward pass;
  *              results do not depend on it
  *   seed       the run seed: keys every random draw of the method
