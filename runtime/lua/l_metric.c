@@ -45,6 +45,7 @@
 #include "error.h"
 #include "lua/l_util.h"
 #include "lua/modules.h"
+#include "metric/histogram.h"
 #include "metric/similarity.h"
 #include "metric/stats.h"
 
@@ -328,7 +329,28 @@ static int l_metric_bootstrap_ci(lua_State *L) {
     return 2;
 }
 
+/* metric.histogram_entropy(maps, {bins=100}) -> [N]: discrete entropy of
+ * each sample's values (eMPRT's complexity; metric/histogram.h). */
+static int l_metric_histogram_entropy(lua_State *L) {
+    Tensor *a = l_checktensor(L, 1);
+    static const char *const opts[] = {"bins", NULL};
+    l_checkoptkeys(L, 2, opts);
+    lua_Integer bins = l_optinteger(L, 2, "bins", 100);
+    if (bins < 1 || bins > 1 << 20) l_opterror(L, 2, "bins", "must be in 1..2^20");
+    if (a->ndim < 2 || a->shape[0] < 1 || tensor_row_numel(a) < 1) {
+        char s[128];
+        return luaL_argerror(L, 1, lua_pushfstring(L, "maps [N, ...] expected, got %s", tensor_shape_str(a, s, sizeof s)));
+    }
+    int64_t n = a->shape[0];
+    Tensor *out = l_pushtensor(L, 1, &n);
+    if (histogram_entropy(tensor_data(out), tensor_data(a), n, tensor_row_numel(a), (int)bins,
+                          l_session(L) ? l_session(L)->nthreads : 1) != SN_OK)
+        return l_raise(L);
+    return 1;
+}
+
 static const luaL_Reg metric_funcs[] = {
+    {"histogram_entropy", l_metric_histogram_entropy},
     {"spearman", l_metric_spearman},
     {"pearson", l_metric_pearson},
     {"cosine", l_metric_cosine},

@@ -14,6 +14,8 @@ int luaopen_sanity_results(lua_State *L);
 int luaopen_sanity_metric(lua_State *L);
 int luaopen_sanity_nn(lua_State *L);
 int luaopen_sanity_model(lua_State *L);
+int luaopen_sanity_attr(lua_State *L);
+int luaopen_sanity_randomize(lua_State *L);
 
 #define SANITY_MODULES(X) \
     X(tensor)             \
@@ -22,6 +24,8 @@ int luaopen_sanity_model(lua_State *L);
     X(results)            \
     X(metric)             \
     X(nn)                 \
-    X(model)
+    X(model)              \
+    X(attr)               \
+    X(randomize)
 
 #endif

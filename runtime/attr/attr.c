@@ -1,0 +1,210 @@
+/* attr.c — chunked scores and gradients, and post-processing (attr.h).
+ * No attribution method lives here; they are built on these pieces. */
+#include "attr/attr.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* Runs rows [start, start+len) of x through the model; *logits refs the output. */
+static int forward_rows(const AttrRun *r, const Tensor *x, int64_t start, int64_t len, Tensor *logits) {
+    Tensor part;
+    if (tensor_narrow(&part, x, start, len) != SN_OK) return SN_ERR;
+    int rc = model_forward(r->model, &part, logits, r->nthreads);
+    tensor_release(&part);
+    if (rc == SN_OK && logits->ndim != 2) {
+        char s[128];
+        tensor_release(logits);
+        return sn_errorf("attribution needs a model whose output is [N, classes], got %s",
+                         tensor_shape_str(logits, s, sizeof s));
+    }
+    return rc;
+}
+
+int attr_logits(const AttrRun *r, const Tensor *x, Tensor *logits) {
+    int64_t n = x->shape[0];
+    memset(logits, 0, sizeof *logits);
+    if (n < 1) return sn_errorf("attribution needs at least one sample");
+    for (int64_t s = 0; s < n; s += r->chunk) {
+        int64_t len = n - s < r->chunk ? n - s : r->chunk;
+        Tensor out;
+        if (forward_rows(r, x, s, len, &out) != SN_OK) {
+            tensor_release(logits);
+            return SN_ERR;
+        }
+        if (!logits->storage) {
+            int64_t shape[2] = {n, out.shape[1]};
+            if (tensor_init(logits, 2, shape) != SN_OK) {
+                tensor_release(&out);
+                return SN_ERR;
+            }
+        }
+        memcpy(tensor_data(logits) + s * out.shape[1], tensor_data(&out), sizeof(float) * (size_t)(len * out.shape[1]));
+        tensor_release(&out);
+    }
+    return SN_OK;
+}
+
+int attr_check_targets(const float *targets, int64_t n, int64_t nclasses) {
+    for (int64_t i = 0; i < n; i++) {
+        float t = targets[i];
+        if (!(t >= 0 && t < (float)nclasses) || t != floorf(t))
+            return sn_errorf("target %g (sample %lld) out of range for %lld classes (targets are 0-based)", (double)t,
+                             (long long)i + 1, (long long)nclasses);
+    }
+    return SN_OK;
+}
+
+void attr_output_grad(AttrOutput o, const float *logits, int64_t k, int target, float *d, float *score) {
+    if (o == ATTR_LOGIT) {
+        memset(d, 0, sizeof(float) * (size_t)k);
+        d[target] = 1.0f;
+        *score = logits[target];
+        return;
+    }
+    /* softmax in double for a stable, exact-enough p */
+    double mx = logits[0], sum = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (logits[j] > mx) mx = logits[j];
+    for (int64_t j = 0; j < k; j++) sum += exp((double)logits[j] - mx);
+    double pt = exp((double)logits[target] - mx) / sum;
+    for (int64_t j = 0; j < k; j++) {
+        double p = exp((double)logits[j] - mx) / sum, e = j == target ? 1.0 : 0.0;
+        d[j] = (float)(o == ATTR_SOFTMAX ? pt * (e - p) : e - p);
+    }
+    *score = (float)(o == ATTR_SOFTMAX ? pt : (double)logits[target] - mx - log(sum));
+}
+
+int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *scores) {
+    int64_t n = x->shape[0];
+    for (int64_t s = 0; s < n; s += r->chunk) {
+        int64_t len = n - s < r->chunk ? n - s : r->chunk;
+        Tensor out;
+        if (forward_rows(r, x, s, len, &out) != SN_OK) return SN_ERR;
+        int64_t k = out.shape[1];
+        int rc = attr_check_targets(targets + s, len, k);
+        float *d = rc == SN_OK ? malloc(sizeof(float) * (size_t)k) : NULL;
+        if (rc == SN_OK && !d) rc = sn_errorf("out of memory");
+        for (int64_t i = 0; rc == SN_OK && i < len; i++)
+            attr_output_grad(r->output, tensor_data(&out) + i * k, k, (int)targets[s + i], d, &scores[s + i]);
+        free(d);
+        tensor_release(&out);
+        if (rc != SN_OK) return rc;
+    }
+    return SN_OK;
+}
+
+int attr_predict(const AttrRun *r, const Tensor *x, float *targets) {
+    Tensor logits;
+    if (attr_logits(r, x, &logits) != SN_OK) return SN_ERR;
+    int64_t n = logits.shape[0], k = logits.shape[1];
+    const float *p = tensor_data(&logits);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t best = 0;
+        for (int64_t j = 1; j < k; j++)
+            if (p[i * k + j] > p[i * k + best]) best = j;
+        targets[i] = (float)best;
+    }
+    tensor_release(&logits);
+    return SN_OK;
+}
+
+int attr_gradient_rows(const AttrRun *r, const Tensor *x, const float *targets, const BackwardRule *rules,
+                       Tensor *grad, float *scores) {
+    int64_t n = x->shape[0], row = tensor_row_numel(x);
+    if (tensor_init_like(grad, x) != SN_OK) return SN_ERR;
+    for (int64_t s = 0; s < n; s += r->chunk) {
+        int64_t len = n - s < r->chunk ? n - s : r->chunk;
+        Tensor out, d_out, d_in = {0};
+        if (forward_rows(r, x, s, len, &out) != SN_OK) goto fail;
+        int64_t k = out.shape[1];
+        if (attr_check_targets(targets + s, len, k) != SN_OK || tensor_init_like(&d_out, &out) != SN_OK) {
+            tensor_release(&out);
+            goto fail;
+        }
+        for (int64_t i = 0; i < len; i++) {
+            float sc;
+            attr_output_grad(r->output, tensor_data(&out) + i * k, k, (int)targets[s + i], tensor_data(&d_out) + i * k, &sc);
+            if (scores) scores[s + i] = sc;
+        }
+        int rc = model_backward(r->model, &d_out, rules, 0, &d_in, r->nthreads);
+        if (rc == SN_OK) memcpy(tensor_data(grad) + s * row, tensor_data(&d_in), sizeof(float) * (size_t)(len * row));
+        tensor_release(&d_in);
+        tensor_release(&d_out);
+        tensor_release(&out);
+        if (rc != SN_OK) goto fail;
+    }
+    return SN_OK;
+fail:
+    tensor_release(grad);
+    return SN_ERR;
+}
+
+int attr_postprocess(const Tensor *map, const AttrPost *p, Tensor *out) {
+    int64_t n = map->ndim ? map->shape[0] : 1;
+    int reduce = p->reduce != ATTR_REDUCE_NONE && map->ndim >= 2;
+    int64_t c = reduce ? map->shape[1] : 1;
+    int64_t inner = reduce ? shape_numel(map->ndim - 2, map->shape + 2) : 0;
+    if (reduce) {
+        int64_t shape[TENSOR_MAX_DIMS];
+        memcpy(shape, map->shape, sizeof shape);
+        shape[1] = 1;
+        if (tensor_init(out, map->ndim, shape) != SN_OK) return SN_ERR;
+    } else if (tensor_clone(out, map) != SN_OK) {
+        return SN_ERR;
+    }
+    const float *src = tensor_data(map);
+    float *dst = tensor_data(out);
+    int64_t row = tensor_numel(out) / (n ? n : 1);
+    for (int64_t i = 0; i < n; i++) {
+        float *o = dst + i * row;
+        if (reduce) {
+            const float *m = src + i * c * inner;
+            for (int64_t j = 0; j < inner; j++) {
+                double acc = 0;
+                float best = 0;
+                for (int64_t ch = 0; ch < c; ch++) {
+                    float v = m[ch * inner + j];
+                    if (p->abs) v = fabsf(v);
+                    acc += v;
+                    if (ch == 0 || (p->reduce == ATTR_REDUCE_MAX ? v > best : fabsf(v) > fabsf(best))) best = v;
+                }
+                o[j] = p->reduce == ATTR_REDUCE_SUM    ? (float)acc
+                       : p->reduce == ATTR_REDUCE_MEAN ? (float)(acc / (double)c)
+                                                       : best;
+            }
+        } else if (p->abs) {
+            for (int64_t j = 0; j < row; j++) o[j] = fabsf(o[j]);
+        }
+        if (p->norm == ATTR_NORM_NONE) continue;
+        double lo = o[0], hi = o[0], mx = 0, sum = 0, ss = 0;
+        for (int64_t j = 0; j < row; j++) {
+            double v = o[j];
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            if (fabs(v) > mx) mx = fabs(v);
+            sum += v;
+        }
+        if (p->norm == ATTR_NORM_MAX_ABS) {
+            if (mx > 0)
+                for (int64_t j = 0; j < row; j++) o[j] = (float)(o[j] / mx);
+        } else if (p->norm == ATTR_NORM_MIN_MAX) {
+            if (hi > lo)
+                for (int64_t j = 0; j < row; j++) o[j] = (float)((o[j] - lo) / (hi - lo));
+        } else if (p->norm == ATTR_NORM_RMS) {
+            for (int64_t j = 0; j < row; j++) ss += (double)o[j] * o[j];
+            double rms = row > 0 ? sqrt(ss / (double)row) : 0;
+            if (rms > 0)
+                for (int64_t j = 0; j < row; j++) o[j] = (float)(o[j] / rms);
+        } else {
+            double mean = sum / (double)row;
+            for (int64_t j = 0; j < row; j++) ss += (o[j] - mean) * (o[j] - mean);
+            double sd = row > 1 ? sqrt(ss / (double)(row - 1)) : 0;
+            if (sd > 0)
+                for (int64_t j = 0; j < row; j++) o[j] = (float)(o[j] / sd);
+        }
+    }
+    return SN_OK;
+}
