@@ -200,7 +200,7 @@ static int check_keys(const Grid *g, const char *script, const char *keys, char 
         while (ll && list[ll - 1] == ' ') list[--ll] = '\0';
         char *lp = list;
         while (*lp == ' ') lp++;
-        int close_enough = bestd <= (strlen(k) >= 6 ? 2 : 1);
+        int close_enough = bestd <= (strlen(k) >= 4 ? 2 : 1);
         snprintf(err, errn, "unknown key '%s': %s declares only %s (--@keys)%s%s%s", k, script, lp,
                  close_enough ? "; did you mean '" : "", close_enough ? best : "", close_enough ? "'?" : "");
         return -1;

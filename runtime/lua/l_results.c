@@ -1049,10 +1049,12 @@ static int l_file_unit(lua_State *L) {
         return luaL_error(L, "unit '%s' was already used in this run (unit keys must be unique: name the method "
                           "and step, e.g. 'ig/step3')", key);
     lua_pop(L, 1);
-    lua_pushboolean(L, 1);
-    lua_setfield(L, 4, key);
     if (units_has(u->units, key)) {
-        if (push_unit(L, u->units, key) == SN_OK) return 1;
+        if (push_unit(L, u->units, key) == SN_OK) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, 4, key); /* used: only once a unit succeeded (a pcall may retry a failed one) */
+            return 1;
+        }
         Session *s = l_session(L);
         if (!s || !s->quiet)
             fprintf(stderr, "warning: unit '%s' in %s is unreadable (%s); computing it again\n", key,
@@ -1068,6 +1070,8 @@ static int l_file_unit(lua_State *L) {
     store_unit(L, u, key, top);
     lua_settop(L, top);
     if (push_unit(L, u->units, key) != SN_OK) return l_raise(L);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, 4, key);
     return 1;
 }
 
