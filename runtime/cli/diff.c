@@ -93,7 +93,7 @@ static size_t elem_bytes(ResultsType t) {
     return t == RESULTS_F32 ? 4 : 8;
 }
 
-static void compare_values(Diff *d, const char *name, ResultsFile *fa, ResultsFile *fb, const ResultsInfo *ia) {
+static void compare_values(Diff *d, const char *name, ResultsFile *fa, ResultsFile *fb) {
     ResultsArray a, b;
     if (results_read_array(fa, name, &a) != SN_OK) {
         report(d, "%s: unreadable in %s: %s", name, d->a, sn_errmsg());
@@ -138,7 +138,6 @@ static void compare_values(Diff *d, const char *name, ResultsFile *fa, ResultsFi
                    (long long)ndiff, (long long)n, at, va, vb, maxabs);
         }
     }
-    (void)ia;
     results_array_free(&a);
     results_array_free(&b);
 }
@@ -168,7 +167,7 @@ static void compare_dataset(Diff *d, const char *name, ResultsFile *fa, ResultsF
         if (!d->quiet) printf("note: %s has type %s; its values are not compared\n", name, ia.dtype);
         return;
     }
-    compare_values(d, name, fa, fb, &ia);
+    compare_values(d, name, fa, fb);
 }
 
 static void attr_text(const ResultsAttr *a, char *buf, size_t n) {
@@ -357,7 +356,6 @@ int cli_diff(int argc, char **argv) {
         j += c >= 0;
     }
     if (!d.data_only) {
-        ResultsNames both = {0};
         if (collect_groups(&la, &groups, &ngroups) != SN_OK) {
             fprintf(stderr, "sanity diff: out of memory\n");
             goto out;
@@ -371,7 +369,6 @@ int cli_diff(int argc, char **argv) {
             results_attrs_free(&tmp);
             compare_attrs(&d, groups[k], fa, fb);
         }
-        (void)both;
     }
     if (!d.quiet) {
         if (d.count)

@@ -116,12 +116,6 @@ static int decimals(const char *tok) {
     return n;
 }
 
-static int push_value(GridKey *k, int cap, GridValue *v) {
-    (void)cap;
-    k->values[k->n++] = *v;
-    return SN_OK;
-}
-
 static int parse_range(lua_State *L, const char *arg, const char *spec, GridKey *k) {
     const char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
     char tok[3][128];
@@ -185,7 +179,7 @@ static int parse_range(lua_State *L, const char *arg, const char *spec, GridKey 
             if (!strpbrk(buf, ".eEni")) strcat(buf, ".0"); /* stays a float for the run */
         }
         if (type_token(L, buf, &v) != SN_OK) return SN_ERR;
-        push_value(k, (int)n, &v);
+        k->values[k->n++] = v;
     }
     return SN_OK;
 }
@@ -212,7 +206,7 @@ static int parse_list(lua_State *L, const char *arg, const char *spec, GridKey *
                 value_free(&v);
                 return SN_ERR;
             }
-        push_value(k, n, &v);
+        k->values[k->n++] = v;
         if (!c) break;
         p = c + 1;
     }
@@ -221,8 +215,7 @@ static int parse_list(lua_State *L, const char *arg, const char *spec, GridKey *
 
 int grid_add(Grid *g, const char *arg) {
     const char *eq = strchr(arg, '=');
-    if (!eq)
-        return sn_errorf("'%s' is not key=values (e.g. noise=0.1,0.2 or noise=0:0.5:0.1 or method=ig)", arg);
+    if (!eq) return sn_errorf("'%s' is not key=values (e.g. noise=0.1,0.2 or noise=0:0.5:0.1 or method=ig)", arg);
     size_t klen = (size_t)(eq - arg);
     if (!valid_key(arg, klen))
         return sn_errorf("'%.*s' is not a valid key (letters, digits, '_', dots between names)", (int)klen, arg);
@@ -238,11 +231,11 @@ int grid_add(Grid *g, const char *arg) {
             return sn_errorf("key '%s' is reserved in sweeps (%s)", reserved[i][0], reserved[i][1]);
     for (int i = 0; i < g->nkeys; i++)
         if (strlen(g->keys[i].name) == klen && strncmp(g->keys[i].name, arg, klen) == 0)
-            return sn_errorf("key '%s' is given twice (list all its values in one argument: %s=v1,v2)",
-                             g->keys[i].name, g->keys[i].name);
+            return sn_errorf("key '%s' is given twice (list all its values in one argument: %s=v1,v2)", g->keys[i].name,
+                             g->keys[i].name);
     const char *spec = eq + 1;
-    if (!*spec)
-        return sn_errorf("'%s' has no values (give a value, a list v1,v2 or a range start:stop:step)", arg);
+    if (!*spec) return sn_errorf("'%s' has no values (give a value, a list v1,v2 or a range start:stop:step)", arg);
+    if (g->nkeys == GRID_MAX_KEYS) return sn_errorf("a sweep takes at most %d keys", GRID_MAX_KEYS);
     GridKey *keys = realloc(g->keys, (size_t)(g->nkeys + 1) * sizeof *keys);
     if (!keys) return sn_errorf("out of memory parsing the sweep grid");
     g->keys = keys;
@@ -251,8 +244,8 @@ int grid_add(Grid *g, const char *arg) {
     k.spec = strdup(spec);
     lua_State *L = luaL_newstate();
     int rc = !k.name || !k.spec || !L ? sn_errorf("out of memory parsing the sweep grid")
-             : strchr(spec, ':')       ? parse_range(L, arg, spec, &k)
-                                       : parse_list(L, arg, spec, &k);
+             : strchr(spec, ':')      ? parse_range(L, arg, spec, &k)
+                                      : parse_list(L, arg, spec, &k);
     if (L) lua_close(L);
     if (rc != SN_OK) {
         key_free(&k);

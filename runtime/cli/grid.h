@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#define GRID_MAX_KEYS 64
 #define GRID_MAX_VALUES 100000 /* per key */
 #define GRID_MAX_RUNS 1000000
 #define GRID_ID_LEN 12
@@ -28,8 +29,8 @@ typedef enum GridType { GRID_INT, GRID_NUM, GRID_BOOL, GRID_STR } GridType;
 
 typedef struct GridValue {
     GridType type;
-    int64_t i;  /* INT; BOOL as 0/1 */
-    double num; /* NUM */
+    int64_t i;   /* INT; BOOL as 0/1 */
+    double num;  /* NUM */
     char *text;  /* what the run gets after "key=": "0.1", "true", "gradient" */
     char *canon; /* canonical JSON: 0.1, 1.0, 3, true, "gradient" */
 } GridValue;
@@ -55,7 +56,8 @@ void grid_free(Grid *g);
 /* Index of `key`, or -1. */
 int grid_find(const Grid *g, const char *key);
 
-/* The value index of each key for run r (0 <= r < nruns). */
+/* The value index of each key for run r (0 <= r < nruns); idx holds nkeys
+ * (at most GRID_MAX_KEYS) entries. */
 void grid_run(const Grid *g, int64_t r, int *idx);
 /* {"key":value,...} for run r; malloc'd, NULL when out of memory. */
 char *grid_config_json(const Grid *g, int64_t r);

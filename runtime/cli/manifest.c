@@ -63,8 +63,7 @@ int manifest_path(const char *dir, const char *sub, const char *id, const char *
 
 char *manifest_label(const Manifest *m, int64_t r) {
     const Grid *g = &m->grid;
-    int idx[256], swept = 0;
-    if (g->nkeys > 256) return strdup("");
+    int idx[GRID_MAX_KEYS], swept = 0;
     grid_run(g, r, idx);
     size_t len = 1;
     for (int i = 0; i < g->nkeys; i++) {
@@ -101,8 +100,8 @@ static cJSON *to_json(const Manifest *m) {
         cJSON_AddItemToObject(k, "values", vals);
         cJSON_AddItemToObject(grid, g->keys[i].name, k);
     }
-    int idx[256];
-    for (int64_t r = 0; r < g->nruns && g->nkeys <= 256; r++) {
+    int idx[GRID_MAX_KEYS];
+    for (int64_t r = 0; r < g->nruns; r++) {
         cJSON *run = cJSON_CreateObject(), *args = cJSON_CreateArray(), *config = cJSON_CreateObject();
         grid_run(g, r, idx);
         cJSON_AddItemToObject(run, "index", cJSON_CreateNumber((double)r));
@@ -194,8 +193,7 @@ int manifest_load(Manifest *m, const char *dir) {
     }
     if (grid_finish(&m->grid) != SN_OK || compute_ids(m) != SN_OK) goto done;
     if (cJSON_GetArraySize(runs) != m->grid.nruns) {
-        sn_errorf("%s lists %d runs but its grid has %lld", path, cJSON_GetArraySize(runs),
-                  (long long)m->grid.nruns);
+        sn_errorf("%s lists %d runs but its grid has %lld", path, cJSON_GetArraySize(runs), (long long)m->grid.nruns);
         goto done;
     }
     int64_t r = 0;
@@ -231,8 +229,8 @@ int manifest_same(const Manifest *a, const Manifest *b, char *why, size_t n) {
         const Grid *x = pass ? &b->grid : &a->grid, *y = pass ? &a->grid : &b->grid;
         for (int i = 0; i < x->nkeys; i++)
             if (grid_find(y, x->keys[i].name) < 0 && used < n)
-                used += (size_t)snprintf(why + used, n - used, "%skey %s only %s", used ? "; " : "",
-                                         x->keys[i].name, pass ? "here" : "in the manifest");
+                used += (size_t)snprintf(why + used, n - used, "%skey %s only %s", used ? "; " : "", x->keys[i].name,
+                                         pass ? "here" : "in the manifest");
     }
     for (int i = 0; i < a->grid.nkeys; i++) {
         int j = grid_find(&b->grid, a->grid.keys[i].name);

@@ -37,16 +37,15 @@
 #include "io/provenance.h"
 #include "io/results.h"
 
-static const char *merge_usage =
-    "usage: sanity merge DIR -o MERGED.h5 [--pad] [--any-script] [--quiet]\n"
-    "  joins the runs of the sweep in DIR (DIR/sweep.json, DIR/runs/<id>.h5) into one\n"
-    "  file with a leading 'run' dimension: /config/<key> [run] holds each run's\n"
-    "  configuration, every array of the runs is stacked along 'run'\n"
-    "  --pad          join arrays whose dimensions differ in length across runs on\n"
-    "                 their coordinates (outer join); missing entries are NaN\n"
-    "  --any-script   merge runs made by different versions of the script (their\n"
-    "                 script_sha256 is kept in /provenance)\n"
-    "  --quiet        no summary line\n";
+static const char *merge_usage = "usage: sanity merge DIR -o MERGED.h5 [--pad] [--any-script] [--quiet]\n"
+                                 "  joins the runs of the sweep in DIR (DIR/sweep.json, DIR/runs/<id>.h5) into one\n"
+                                 "  file with a leading 'run' dimension: /config/<key> [run] holds each run's\n"
+                                 "  configuration, every array of the runs is stacked along 'run'\n"
+                                 "  --pad          join arrays whose dimensions differ in length across runs on\n"
+                                 "                 their coordinates (outer join); missing entries are NaN\n"
+                                 "  --any-script   merge runs made by different versions of the script (their\n"
+                                 "                 script_sha256 is kept in /provenance)\n"
+                                 "  --quiet        no summary line\n";
 
 #define MAX_LIST 8 /* runs named in one message */
 
@@ -88,7 +87,7 @@ typedef struct Merge {
     int nruns;
     ArrayIn *arrays;
     int narrays;
-    char **groups; /* groups holding arrays, sorted, without "/" */
+    char **groups;            /* groups holding arrays, sorted, without "/" */
     ResultsAttrList **gattrs; /* [group][run] */
     int ngroups;
 } Merge;
@@ -251,9 +250,9 @@ static int check_run(Merge *g, int r, ResultsFile *f, const ResultsNames *names,
                      int *problems) {
     const RunIn *first = &g->runs[0], *run = &g->runs[r];
     size_t used = strlen(report);
-#define PROBLEM(...)                                                                                     \
-    do {                                                                                                 \
-        if (++*problems <= 20 && used < n) used += (size_t)snprintf(report + used, n - used, __VA_ARGS__); \
+#define PROBLEM(...)                                                                                                   \
+    do {                                                                                                               \
+        if (++*problems <= 20 && used < n) used += (size_t)snprintf(report + used, n - used, __VA_ARGS__);             \
     } while (0)
     int seen = 0;
     for (int64_t i = 0; i < names->n; i++) {
@@ -274,16 +273,16 @@ static int check_run(Merge *g, int r, ResultsFile *f, const ResultsNames *names,
         shape_text(info.ndim, info.shape, s1, sizeof s1);
         shape_text(a->info.ndim, a->info.shape, s2, sizeof s2);
         if (strcmp(info.dtype, a->info.dtype) != 0) {
-            PROBLEM("  array %s is %s in run %s (%s) but %s in run %s (%s)\n", a->name, info.dtype, run->id,
-                    run->label, a->info.dtype, first->id, first->label);
+            PROBLEM("  array %s is %s in run %s (%s) but %s in run %s (%s)\n", a->name, info.dtype, run->id, run->label,
+                    a->info.dtype, first->id, first->label);
         } else if (info.ndim != a->info.ndim || (!g->pad && strcmp(s1, s2) != 0)) {
-            PROBLEM("  array %s has shape %s in run %s (%s) but %s in run %s (%s)\n", a->name, s1, run->id,
-                    run->label, s2, first->id, first->label);
+            PROBLEM("  array %s has shape %s in run %s (%s) but %s in run %s (%s)\n", a->name, s1, run->id, run->label,
+                    s2, first->id, first->label);
         } else {
             for (int d = 0; d < info.ndim; d++) {
                 if (strcmp(info.dims[d], a->info.dims[d]) != 0) {
-                    PROBLEM("  array %s: dimension %d is '%s' in run %s (%s) but '%s' in run %s (%s)\n", a->name,
-                            d + 1, info.dims[d], run->id, run->label, a->info.dims[d], first->id, first->label);
+                    PROBLEM("  array %s: dimension %d is '%s' in run %s (%s) but '%s' in run %s (%s)\n", a->name, d + 1,
+                            info.dims[d], run->id, run->label, a->info.dims[d], first->id, first->label);
                     break;
                 }
                 ResultsArray c;
@@ -300,12 +299,11 @@ static int check_run(Merge *g, int r, ResultsFile *f, const ResultsNames *names,
                 if (!same && g->pad)
                     PROBLEM("  array %s: dimension %d ('%s') differs between run %s (%s) and run %s (%s) and has no "
                             "coordinates to join on\n",
-                            a->name, d + 1, info.dims[d][0] ? info.dims[d] : "unnamed", run->id, run->label,
-                            first->id, first->label);
+                            a->name, d + 1, info.dims[d][0] ? info.dims[d] : "unnamed", run->id, run->label, first->id,
+                            first->label);
                 else if (!same)
                     PROBLEM("  array %s: coordinates of dimension '%s' differ between run %s (%s) and run %s (%s)%s\n",
-                            a->name, info.dims[d], run->id, run->label, first->id, first->label,
-                            " (--pad joins them)");
+                            a->name, info.dims[d], run->id, run->label, first->id, first->label, " (--pad joins them)");
                 if (!same) break;
             }
         }
@@ -400,9 +398,9 @@ static int merge_attrs(ResultsFile *out, const char *obj, ResultsAttrList *const
 static int write_config(Merge *g, ResultsFile *out, const ResultsArray *ids, const ResultsDim *rundim) {
     const Grid *gr = &g->m.grid;
     int nr = g->nruns;
-    int idx[256];
+    int idx[GRID_MAX_KEYS];
     ResultsWriteOpts o = {.dims = rundim};
-    for (int k = 0; k < gr->nkeys && gr->nkeys <= 256; k++) {
+    for (int k = 0; k < gr->nkeys; k++) {
         const GridKey *key = &gr->keys[k];
         int all_int = 1, all_num = 1;
         for (int v = 0; v < key->n; v++) {
@@ -421,8 +419,12 @@ static int write_config(Merge *g, ResultsFile *out, const ResultsArray *ids, con
             else
                 ((const char **)buf)[r] = v->text;
         }
-        ResultsArray a = {.type = all_int ? RESULTS_I64 : all_num ? RESULTS_F64 : RESULTS_STR, .ndim = 1,
-                          .shape = {nr}, .data = buf};
+        ResultsArray a = {.type = all_int   ? RESULTS_I64
+                                  : all_num ? RESULTS_F64
+                                            : RESULTS_STR,
+                          .ndim = 1,
+                          .shape = {nr},
+                          .data = buf};
         char name[RESULTS_NAME_MAX];
         snprintf(name, sizeof name, "config/%s", key->name);
         ResultsAttr spec = {.key = "spec", .type = RESULTS_ATTR_STR, .str = key->spec};
@@ -789,8 +791,9 @@ int cli_merge(int argc, char **argv) {
     if (problems) {
         fprintf(stderr, "sanity merge: the runs of %s cannot be stacked:\n%s", g.dir, report);
         if (problems > 20) fprintf(stderr, "  ... and %d more\n", problems - 20);
-        fprintf(stderr, "nothing written. Arrays must have one shape, type, dimension names and coordinates in "
-                        "every run%s%s.\n",
+        fprintf(stderr,
+                "nothing written. Arrays must have one shape, type, dimension names and coordinates in "
+                "every run%s%s.\n",
                 g.pad ? "" : " (--pad joins dimensions of different lengths on their coordinates)",
                 g.any_script ? "" : ", and runs must come from one version of the script (or pass --any-script)");
         goto done;
@@ -813,7 +816,8 @@ int cli_merge(int argc, char **argv) {
     for (int r = 0; r < g.nruns; r++) {
         ResultsFile *f;
         int rc = results_open(&f, g.runs[r].path, RESULTS_READ);
-        for (int i = 0; i < g.narrays && rc == SN_OK; i++) rc = results_attrs(f, g.arrays[i].name, &g.arrays[i].attrs[r]);
+        for (int i = 0; i < g.narrays && rc == SN_OK; i++)
+            rc = results_attrs(f, g.arrays[i].name, &g.arrays[i].attrs[r]);
         for (int k = 0; k < g.ngroups && rc == SN_OK; k++) rc = results_attrs(f, g.groups[k], &g.gattrs[k][r]);
         results_free(f);
         if (rc != SN_OK) {
@@ -837,15 +841,22 @@ int cli_merge(int argc, char **argv) {
     char line[PATH_MAX + 64];
     snprintf(line, sizeof line, "sanity merge %s", cmd ? cmd : "");
     free(cmd);
-    Provenance p = {.script = NULL, .command_line = line, .cfg_json = cfg, .lua_version = LUA_RELEASE,
-                    .sanity_version = SANITY_VERSION, .start_time = (double)tv.tv_sec + tv.tv_usec * 1e-6, .threads = 1};
+    Provenance p = {.script = NULL,
+                    .command_line = line,
+                    .cfg_json = cfg,
+                    .lua_version = LUA_RELEASE,
+                    .sanity_version = SANITY_VERSION,
+                    .start_time = (double)tv.tv_sec + tv.tv_usec * 1e-6,
+                    .threads = 1};
     if (provenance_write(out, &p) != SN_OK) goto fail;
     const char *sha0 = g.runs[0].sha ? g.runs[0].sha : "unknown";
     int mixed = 0;
     for (int r = 1; r < g.nruns; r++) mixed |= strcmp(g.runs[r].sha ? g.runs[r].sha : "unknown", sha0) != 0;
     ResultsAttr root[] = {
         {.key = "script", .type = RESULTS_ATTR_STR, .str = g.m.script},
-        {.key = "script_sha256", .type = RESULTS_ATTR_STR, .str = mixed ? "mixed (see /provenance/script_sha256)" : sha0},
+        {.key = "script_sha256",
+         .type = RESULTS_ATTR_STR,
+         .str = mixed ? "mixed (see /provenance/script_sha256)" : sha0},
         {.key = "sweep_dir", .type = RESULTS_ATTR_STR, .str = g.dir},
         {.key = "runs_merged", .type = RESULTS_ATTR_INT, .i = g.nruns},
         {.key = "runs_skipped", .type = RESULTS_ATTR_INT, .i = nmissing + ncorrupt},

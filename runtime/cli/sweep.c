@@ -126,8 +126,9 @@ static int slurm_shard(SweepOpts *o, char *err, size_t errn) {
     } else if (max && *max && parse_int(max, 0, 1000000, &hi) == 0) {
         n = hi - lo + 1;
     } else {
-        snprintf(err, errn, "SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor "
-                            "SLURM_ARRAY_TASK_MAX is; give --shard I/N");
+        snprintf(err, errn,
+                 "SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor "
+                 "SLURM_ARRAY_TASK_MAX is; give --shard I/N");
         return -1;
     }
     if (i < 0 || i >= n) {
@@ -150,6 +151,7 @@ static char *declared_keys(const char *script) {
     char *keys = NULL;
     for (int n = 0; fgets(line, sizeof line, fp); n++) {
         if (n == 0 && line[0] == '#' && line[1] == '!') continue;
+        if (strspn(line, " \t\r\n") == strlen(line)) continue; /* blank lines inside the header */
         if (strncmp(line, "--", 2) != 0) break;
         if (strncmp(line, "--@keys", 7) != 0) continue;
         keys = strdup(line + 7);
@@ -163,12 +165,10 @@ static char *declared_keys(const char *script) {
 }
 
 static int key_declared(const char *keys, const char *key, size_t len) {
-    char buf[256];
     for (const char *p = keys; *p;) {
         while (*p == ' ') p++;
         size_t l = strcspn(p, " ");
-        if (l && l < sizeof buf && l == len && strncmp(p, key, len) == 0) return 1;
-        (void)buf;
+        if (l && l == len && strncmp(p, key, len) == 0) return 1;
         p += l;
     }
     return 0;
@@ -249,7 +249,7 @@ static double now_s(void) {
 /* Starts one child: argv = sanity run SCRIPT args... --out F --threads T [--resume]. */
 static int start_run(const SweepOpts *o, const Manifest *m, const char *exe, Run *run) {
     const Grid *g = &m->grid;
-    int idx[256];
+    int idx[GRID_MAX_KEYS];
     grid_run(g, run->index, idx);
     int argc = 0;
     char **argv = calloc((size_t)g->nkeys + 12, sizeof *argv);
@@ -380,8 +380,8 @@ static int run_all(const SweepOpts *o, const Manifest *m, const char *exe, Run *
                 char how[64];
                 describe_exit(r, how, sizeof how);
                 if (code == 0)
-                    snprintf(what, sizeof what, "FAILED: exited 0 but wrote no %s (does the script call results.open()?)",
-                             r->out);
+                    snprintf(what, sizeof what,
+                             "FAILED: exited 0 but wrote no %s (does the script call results.open()?)", r->out);
                 else
                     snprintf(what, sizeof what, "FAILED (%s) after %.1f s, log %s", how, secs, r->log);
             }
@@ -424,7 +424,8 @@ int cli_sweep(int argc, char **argv) {
         fputs(sweep_usage, stdout);
         return 0;
     }
-    if (argc < 1 || argv[0][0] == '-') return usage_error("needs a script: sanity sweep SCRIPT.lua key=spec ... --out DIR");
+    if (argc < 1 || argv[0][0] == '-')
+        return usage_error("needs a script: sanity sweep SCRIPT.lua key=spec ... --out DIR");
     SweepOpts o = {.script = argv[0], .jobs = 1};
     Grid grid = {0};
     int threads_given = 0, status = 2;
@@ -540,8 +541,10 @@ int cli_sweep(int argc, char **argv) {
         char why[1024];
         int same = manifest_same(&stored, &m, why, sizeof why);
         if (same && strcmp(stored.script_sha256, m.script_sha256) != 0 && !o.quiet)
-            fprintf(stderr, "sanity sweep: warning: %s changed since the sweep was created (%s); runs already "
-                            "complete used the earlier version\n", o.script, stored.created_utc);
+            fprintf(stderr,
+                    "sanity sweep: warning: %s changed since the sweep was created (%s); runs already "
+                    "complete used the earlier version\n",
+                    o.script, stored.created_utc);
         manifest_free(&stored);
         if (!same) {
             fprintf(stderr, "sanity sweep: %s holds a different sweep (manifest grid differs: %s); use another --out\n",
@@ -639,7 +642,8 @@ int cli_sweep(int argc, char **argv) {
     exe[len] = '\0';
     if (!o.quiet) {
         fprintf(stderr, "sweep %s: %lld runs", o.dir, (long long)m.grid.nruns);
-        if (o.shard_n > 1) fprintf(stderr, ", shard %d/%d (%s): %lld", o.shard_i, o.shard_n, o.shard_from, (long long)nmine);
+        if (o.shard_n > 1)
+            fprintf(stderr, ", shard %d/%d (%s): %lld", o.shard_i, o.shard_n, o.shard_from, (long long)nmine);
         if (ndone) fprintf(stderr, ", %d already complete", ndone);
         fprintf(stderr, ", %d to run, %d at a time\n", ntodo, o.jobs);
     }
@@ -664,7 +668,8 @@ int cli_sweep(int argc, char **argv) {
     if (sig) {
         int stopped = 0;
         for (int i = 0; i < ntodo; i++) stopped += todo[i].state == RUN_STOPPED;
-        fprintf(stderr, "sanity sweep: interrupted by %s; %d run%s stopped with partial results; continue with --resume\n",
+        fprintf(stderr,
+                "sanity sweep: interrupted by %s; %d run%s stopped with partial results; continue with --resume\n",
                 interrupt_name(sig), stopped, stopped == 1 ? "" : "s");
         status = interrupt_status(sig);
     } else {

@@ -1464,7 +1464,8 @@ int results_copy(ResultsFile *dst, const char *dstname, ResultsFile *src, const 
             else
                 attr_item_free(&attrs.items[i]);
         attrs.n = n;
-        ResultsWriteOpts o = {.dims = any_dim ? dims : NULL, .attrs = attrs.items, .nattrs = attrs.n, .overwrite = overwrite};
+        ResultsWriteOpts o = {
+            .dims = any_dim ? dims : NULL, .attrs = attrs.items, .nattrs = attrs.n, .overwrite = overwrite};
         rc = results_write(dst, dstname, &data, &o);
     }
     results_attrs_free(&attrs);

@@ -945,24 +945,27 @@ static int push_unit(lua_State *L, UnitStore *st, const char *key) {
 static void store_unit(lua_State *L, LFile *u, const char *key, int idx) {
     idx = lua_absindex(L, idx);
     /* names sorted: the unit file does not depend on table order */
-    lua_newtable(L);
-    int names = lua_gettop(L);
+    lua_Integer n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "unit '%s': the function must return a table of name -> value, got a %s key", key,
                        luaL_typename(L, -1));
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, names, (lua_Integer)lua_rawlen(L, names) + 1);
+        n++;
     }
-    lua_getglobal(L, "table");
-    lua_getfield(L, -1, "sort");
-    lua_pushvalue(L, names);
-    lua_call(L, 1, 0);
-    lua_pop(L, 1);
+    const char **sorted = scratch(L, (size_t)n * sizeof *sorted);
+    lua_Integer k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* the strings stay alive as keys of the table */
+        lua_pop(L, 1);
+        sorted[k++] = lua_tostring(L, -1);
+    }
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
+    lua_createtable(L, (int)n, 0);
+    int names = lua_gettop(L);
+    for (k = 0; k < n; k++) lua_pushstring(L, sorted[k]), lua_rawseti(L, names, k + 1);
     /* convert everything before creating the file */
-    lua_Integer n = (lua_Integer)lua_rawlen(L, names);
     ResultsArray *arrs = scratch(L, (size_t)n * sizeof *arrs);
     int *kinds = scratch(L, (size_t)n * sizeof *kinds);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -997,8 +1000,10 @@ static void store_unit(lua_State *L, LFile *u, const char *key, int idx) {
         case LUA_TTABLE:
             to_array(L, v, a, 2, what);
             if (a->type == RESULTS_F32)
-                luaL_error(L, "%s: a table of tensors cannot be stored in a unit; stack them (tensor.stack) or "
-                           "return them under separate names", what);
+                luaL_error(L,
+                           "%s: a table of tensors cannot be stored in a unit; stack them (tensor.stack) or "
+                           "return them under separate names",
+                           what);
             kinds[i - 1] = UNIT_TABLE;
             break;
         default:
@@ -1007,8 +1012,7 @@ static void store_unit(lua_State *L, LFile *u, const char *key, int idx) {
                 kinds[i - 1] = UNIT_TENSOR;
                 break;
             }
-            luaL_error(L, "%s: expected a tensor, number, boolean, string or array, got %s", what,
-                       luaL_typename(L, v));
+            luaL_error(L, "%s: expected a tensor, number, boolean, string or array, got %s", what, luaL_typename(L, v));
         }
     }
     ResultsFile *uf;
@@ -1043,11 +1047,13 @@ static int l_file_unit(lua_State *L) {
     lua_settop(L, 3);
     if (!results_is_writable(u->f) || !u->units)
         return luaL_error(L, "f:unit needs a results file opened for writing (results.open)");
-    host_check_interrupt(L); /* a unit boundary is the safe point to stop at */
+    host_check_interrupt(L);    /* a unit boundary is the safe point to stop at */
     lua_getiuservalue(L, 1, 1); /* 4: keys used in this attempt */
     if (lua_getfield(L, 4, key) != LUA_TNIL)
-        return luaL_error(L, "unit '%s' was already used in this run (unit keys must be unique: name the method "
-                          "and step, e.g. 'ig/step3')", key);
+        return luaL_error(L,
+                          "unit '%s' was already used in this run (unit keys must be unique: name the method "
+                          "and step, e.g. 'ig/step3')",
+                          key);
     lua_pop(L, 1);
     if (units_has(u->units, key)) {
         if (push_unit(L, u->units, key) == SN_OK) {
@@ -1131,12 +1137,11 @@ static int l_file_tostring(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg file_methods[] = {{"write", l_file_write}, {"attrs", l_file_attrs},
-                                        {"flush", l_file_flush}, {"has", l_file_has},
-                                        {"read", l_file_read},   {"read_attrs", l_file_read_attrs},
-                                        {"list", l_file_list},   {"path", l_file_path},
-                                        {"close", l_file_close}, {"unit", l_file_unit},
-                                        {"units", l_file_units}, {NULL, NULL}};
+static const luaL_Reg file_methods[] = {
+    {"write", l_file_write}, {"attrs", l_file_attrs}, {"flush", l_file_flush},
+    {"has", l_file_has},     {"read", l_file_read},   {"read_attrs", l_file_read_attrs},
+    {"list", l_file_list},   {"path", l_file_path},   {"close", l_file_close},
+    {"unit", l_file_unit},   {"units", l_file_units}, {NULL, NULL}};
 
 static const luaL_Reg file_meta[] = {
     {"__gc", l_file_gc}, {"__close", l_file_tbc}, {"__tostring", l_file_tostring}, {NULL, NULL}};

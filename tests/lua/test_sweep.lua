@@ -145,6 +145,19 @@ T.case("Slurm array variables choose the shard", function()
   T.ok(err:find("outside the array of 3 tasks", 1, true), err)
 end)
 
+T.case("scripts/slurm/sweep.sbatch: every array task its shard, one merge", function()
+  local root = os.getenv("SANITY_ROOT") or "."
+  local b = bin:sub(1, 1) == "/" and bin or root .. "/" .. bin
+  for i = 0, 1 do
+    local out = sh(string.format("SANITY=%s SLURM_ARRAY_TASK_ID=%d SLURM_ARRAY_TASK_COUNT=2 bash "
+      .. "%s/scripts/slurm/sweep.sbatch %smimic.lua %s noise=0.1,0.2 seed=1,2 --quiet; echo rc=$?", b, i, root, H, p("sb")))
+    T.ok(out:find("rc=0", 1, true), out)
+  end
+  local status, out = T.sanity("merge " .. p("sb") .. " -o " .. p("sb.h5"))
+  T.eq(status, 0)
+  T.ok(out:find("merged 4 runs", 1, true), out)
+end)
+
 T.case("failed runs: exit 1, listed with their logs", function()
   local status, _, err = T.sanity("sweep " .. H .. "mimic.lua fail=0,2 stop_layer=2 --out " .. p("f") .. " --jobs 2")
   T.eq(status, 1)

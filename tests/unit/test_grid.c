@@ -26,15 +26,15 @@ static void check_values(const char *arg, const char *expected_text, const char 
 
 TEST(grid_lists_and_ranges) {
     check_values("a=1,2.5,ig,true", "1 2.5 ig true", "1 2.5 \"ig\" true");
-    check_values("a=0:0.3:0.1", "0.0 0.1 0.2 0.3", "0.0 0.1 0.2 0.3");          /* stop on the grid, no 0.30000000000000004 */
-    check_values("a=0:1:0.3", "0.0 0.3 0.6 0.9", "0.0 0.3 0.6 0.9");            /* stop off the grid */
-    check_values("a=1:10:3", "1 4 7 10", "1 4 7 10");                           /* integers stay integers */
+    check_values("a=0:0.3:0.1", "0.0 0.1 0.2 0.3", "0.0 0.1 0.2 0.3"); /* stop on the grid, no 0.30000000000000004 */
+    check_values("a=0:1:0.3", "0.0 0.3 0.6 0.9", "0.0 0.3 0.6 0.9");   /* stop off the grid */
+    check_values("a=1:10:3", "1 4 7 10", "1 4 7 10");                  /* integers stay integers */
     check_values("a=3:1:-1", "3 2 1", "3 2 1");
     check_values("a=0.5:0.5:1", "0.5", "0.5");
     check_values("a=1:2:0.25", "1.00 1.25 1.50 1.75 2.00", "1.0 1.25 1.5 1.75 2.0");
     check_values("a=1e-3:3e-3:1e-3", "0.001 0.002 0.003", "0.001 0.002 0.003");
     check_values("a=0.3:0:-0.1", "0.3 0.2 0.1 0.0", "0.3 0.2 0.1 0.0");
-    check_values("a=1.0", "1.0", "1.0");                                        /* a float, unlike a=1 */
+    check_values("a=1.0", "1.0", "1.0"); /* a float, unlike a=1 */
 }
 
 static void check_error(const char *arg, const char *fragment) {
