@@ -37,8 +37,8 @@ static const char *sweep_usage =
     "  --out DIR      where the sweep lives: DIR/sweep.json (the grid), DIR/runs/<id>.h5,\n"
     "                 DIR/logs/<id>.log (each run's stdout and stderr)\n"
     "  --jobs J       runs at once on this machine (default 1)\n"
-    "  --shard I/N    only runs whose index %% N == I (0 <= I < N); default from\n"
-    "                 SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when set\n"
+    "  --shard I/N    only runs whose index % N == I (0 <= I < N); default from\n"
+    "                 SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT (or _MIN, _MAX, _STEP)\n"
     "  --resume       skip runs whose DIR/runs/<id>.h5 exists; others resume their units\n"
     "  --dry-run      list the runs (index, id, status, configuration) and exit\n"
     "  --seed N       the seed of every run (same as seed=N; sweep seeds with seed=1,2,3)\n"
@@ -115,16 +115,18 @@ static int slurm_shard(SweepOpts *o, char *err, size_t errn) {
     const char *id = getenv("SLURM_ARRAY_TASK_ID");
     if (!id || !*id) return 0;
     const char *count = getenv("SLURM_ARRAY_TASK_COUNT"), *max = getenv("SLURM_ARRAY_TASK_MAX"),
-               *min = getenv("SLURM_ARRAY_TASK_MIN");
-    long long i, n, lo = 0, hi;
+               *min = getenv("SLURM_ARRAY_TASK_MIN"), *step = getenv("SLURM_ARRAY_TASK_STEP");
+    long long i, n, lo = 0, hi, st = 1;
     if (parse_int(id, 0, 1000000, &i)) {
         snprintf(err, errn, "SLURM_ARRAY_TASK_ID='%s' is not a task number", id);
         return -1;
     }
+    if (step && *step && parse_int(step, 1, 1000000, &st) != 0) st = 1;
     if (min && *min && parse_int(min, 0, 1000000, &lo) == 0) i -= lo;
+    i /= st; /* --array=0-15:4 gives tasks 0, 4, 8, 12: shards 0..3 */
     if (count && *count && parse_int(count, 1, 1000000, &n) == 0) {
     } else if (max && *max && parse_int(max, 0, 1000000, &hi) == 0) {
-        n = hi - lo + 1;
+        n = (hi - lo) / st + 1;
     } else {
         snprintf(err, errn,
                  "SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor "
@@ -218,8 +220,11 @@ static int make_dirs(const char *dir) {
         *p = '\0';
         struct stat st;
         if (stat(buf, &st) != 0) {
-            if (mkdir(buf, 0777) != 0)
-                return sn_errorf("cannot create the sweep directory '%s': %s%s%s", dir, buf, ": ", strerror(errno));
+            if (mkdir(buf, 0777) != 0) {
+                if (strcmp(buf, dir) == 0)
+                    return sn_errorf("cannot create the sweep directory '%s': %s", dir, strerror(errno));
+                return sn_errorf("cannot create the sweep directory '%s': '%s': %s", dir, buf, strerror(errno));
+            }
         } else if (!S_ISDIR(st.st_mode)) {
             return sn_errorf("cannot use '%s' as the sweep directory: '%s' is not a directory", dir, buf);
         }

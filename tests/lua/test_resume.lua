@@ -1,5 +1,5 @@
 -- test_resume.lua — runs killed at any moment continue where they stopped:
--- SIGKILL after 0, 1, 3 and 6 completed units (tests/lua/helpers/mimic.lua
+-- SIGKILL after 0, 1, 3 and 5 completed units (tests/lua/helpers/mimic.lua
 -- sleeps between units), resumed with --resume, gives a file equal to an
 -- uninterrupted run's (`sanity diff`, which ignores the start/end times);
 -- SIGINT/SIGTERM exit with 130/143 and leave the partial file and the unit
@@ -28,12 +28,13 @@ local function nunits(dir)
 end
 -- runs the mimic in the background, kills it with `sig` once `count` units
 -- are stored; returns the exit status
-local function killrun(sig, count, args)
-  local out = sh(string.format("sh %skillrun.sh %s %s %d %s run %smimic.lua %s", H, sig, tmp, count, bin, H, args))
+local function killrun(sig, count, args, delay)
+  local out = sh(string.format("DELAY=%s sh %skillrun.sh %s %s %d %s run %smimic.lua %s", delay or "", H, sig, tmp,
+    count, bin, H, args))
   return tonumber(out:match("status=(%d+)")), out
 end
 
-local run_args = "sleep=0.04 --out " .. p("r.h5") .. " --resume --quiet"
+local run_args = "sleep=0.05 --out " .. p("r.h5") .. " --resume --quiet"
 
 T.case("an uninterrupted run as the reference", function()
   local status, _, err = T.sanity("run " .. H .. "mimic.lua " .. run_args)
@@ -42,9 +43,9 @@ T.case("an uninterrupted run as the reference", function()
   T.eq(os.rename(p("r.h5"), p("ref.h5")), true)
 end)
 
-T.case("SIGKILL after 0, 1, 3 and 6 units, then --resume: equal to the reference", function()
+T.case("SIGKILL after 0, 1, 3 and 5 units, then --resume: equal to the reference", function()
   local seen = {}
-  for _, count in ipairs{0, 1, 3, 6} do
+  for _, count in ipairs{0, 1, 3, 5} do
     local status = killrun("KILL", count, run_args)
     T.eq(status, 137, "killed at " .. count)
     T.ok(not exists(p("r.h5")), "no final file after a kill")
@@ -62,6 +63,25 @@ T.case("SIGKILL after 0, 1, 3 and 6 units, then --resume: equal to the reference
   -- and diff does see a difference when there is one: the times
   st, out = T.sanity("diff --all " .. p("ref.h5") .. " " .. p("r.h5"))
   T.ok(st == 0 or out:find("_time_utc", 1, true), out)
+end)
+
+T.case("SIGKILL at arbitrary moments, mid-write included, then --resume: equal", function()
+  local args = "methods=gradient,ig,saliency stop_layer=5 --out " .. p("w.h5") .. " --resume --quiet"
+  local status, _, err = T.sanity("run " .. H .. "mimic.lua " .. args)
+  T.eq(status, 0, err)
+  T.eq(os.rename(p("w.h5"), p("wref.h5")), true)
+  local killed = 0
+  for _, delay in ipairs{"0.03", "0.06", "0.09", "0.12", "0.15", "0.18"} do
+    status = killrun("KILL", 0, args, delay)
+    if status == 0 then break end -- finished before the signal
+    T.eq(status, 137)
+    killed = killed + 1
+  end
+  T.ok(killed >= 2, "killed " .. killed .. " times")
+  status, _, err = T.sanity("run " .. H .. "mimic.lua " .. args)
+  T.eq(status, 0, err)
+  local st, out = T.sanity("diff " .. p("wref.h5") .. " " .. p("w.h5"))
+  T.eq(st, 0, out)
 end)
 
 T.case("SIGINT and SIGTERM: status 130 and 143, partial file and unit store kept", function()

@@ -136,6 +136,9 @@ T.case("Slurm array variables choose the shard", function()
   status, out = T.sanity(grid .. "--out " .. p("a") .. " --dry-run",
     "SLURM_ARRAY_TASK_ID=12 SLURM_ARRAY_TASK_MIN=10 SLURM_ARRAY_TASK_MAX=12")
   T.ok(out:find("shard 2/3", 1, true), out)
+  status, out = T.sanity(grid .. "--out " .. p("a") .. " --dry-run",
+    "SLURM_ARRAY_TASK_ID=8 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=12 SLURM_ARRAY_TASK_STEP=4 SLURM_ARRAY_TASK_COUNT=4")
+  T.ok(out:find("shard 2/4", 1, true), out)
   -- --shard wins over the environment
   status, out = T.sanity(grid .. "--out " .. p("a") .. " --dry-run --shard 0/2", "SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=3")
   T.ok(out:find("shard 0/2: 3 runs", 1, true), out)
@@ -236,6 +239,10 @@ T.case("bad input: clear errors, exit 2 (or 1 for the file system)", function()
   status, _, err = T.sanity(M .. "noise=0.1 --out " .. p("file"))
   T.eq(status, 1)
   T.ok(err:find("is not a directory", 1, true), err)
+  -- a place nobody may create directories in, root included
+  status, _, err = T.sanity(M .. "noise=0.1 --out /sys/sanity_sweep_test")
+  T.eq(status, 1)
+  T.ok(err:find("cannot create the sweep directory '/sys/sanity_sweep_test': ", 1, true), err)
   if sh("id -u"):match("^0") == nil then -- permissions do not stop root
     os.execute("mkdir -p " .. p("ro") .. " && chmod 555 " .. p("ro"))
     status, _, err = T.sanity(M .. "noise=0.1 --out " .. p("ro/sweep"))
