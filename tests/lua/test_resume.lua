@@ -66,7 +66,7 @@ T.case("SIGKILL after 0, 1, 3 and 5 units, then --resume: equal to the reference
 end)
 
 T.case("SIGKILL at arbitrary moments, mid-write included, then --resume: equal", function()
-  local args = "methods=gradient,ig,saliency stop_layer=5 --out " .. p("w.h5") .. " --resume --quiet"
+  local args = "methods=gradient,ig,saliency stop_layer=5 sleep=0.02 --out " .. p("w.h5") .. " --resume --quiet"
   local status, _, err = T.sanity("run " .. H .. "mimic.lua " .. args)
   T.eq(status, 0, err)
   T.eq(os.rename(p("w.h5"), p("wref.h5")), true)
