@@ -72,6 +72,12 @@ demo: deps
 	@mkdir -p results
 	$(BIN)/sanity run experiments/demo.lua --out results/demo.h5
 
+# The demo's figures (results/demo.h5, group mprt) as results/demo_*.png,
+# drawn by scripts/plot.py with Debian's python3-h5py and python3-matplotlib.
+plots:
+	@test -f results/demo.h5 || { echo "make plots: results/demo.h5 is missing; run 'make demo' first" >&2; exit 1; }
+	/usr/bin/python3 scripts/plot.py all results/demo.h5 -o results --group mprt
+
 $(BIN)/bench_sgemm: scripts/bench/sgemm_raw.c
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)

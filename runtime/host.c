@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "interrupt.h"
+#include "lua/l_progress.h"
 #include "lua/modules.h"
 
 const char *host_scripts_dir(char *buf, size_t n) {
@@ -55,6 +57,18 @@ static int l_sanity_clock(lua_State *L) {
     return 1;
 }
 
+/* sanity.sleep(seconds): waits; raises "interrupted by SIGINT" as soon as
+ * SIGINT/SIGTERM arrives. For tests and polling. */
+static int l_sanity_sleep(lua_State *L) {
+    lua_Number s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds must be in 0..86400");
+    struct timespec ts = {(time_t)s, (long)((s - (lua_Number)(time_t)s) * 1e9)};
+    host_check_interrupt(L);
+    nanosleep(&ts, NULL); /* a signal cuts it short */
+    host_check_interrupt(L);
+    return 0;
+}
+
 /* sanity.on_exit(fn): fn(ok) runs when the script ends, in registration order. */
 static int l_sanity_on_exit(lua_State *L) {
     luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -74,6 +88,8 @@ static void set_sanity_table(lua_State *L, Session *s, const char *scripts_dir) 
     lua_setfield(L, -2, "seed");
     lua_pushboolean(L, s->quiet);
     lua_setfield(L, -2, "quiet");
+    lua_pushboolean(L, s->resume);
+    lua_setfield(L, -2, "resume");
     lua_pushstring(L, scripts_dir);
     lua_setfield(L, -2, "scripts_dir");
     if (s->script) {
@@ -86,6 +102,10 @@ static void set_sanity_table(lua_State *L, Session *s, const char *scripts_dir) 
     lua_setfield(L, -2, "on_exit");
     lua_pushcfunction(L, l_sanity_clock);
     lua_setfield(L, -2, "clock");
+    lua_pushcfunction(L, l_sanity_sleep);
+    lua_setfield(L, -2, "sleep");
+    lua_pushcfunction(L, l_progress_new);
+    lua_setfield(L, -2, "progress");
     lua_setglobal(L, "sanity");
 }
 
@@ -237,6 +257,19 @@ static int run_exit_hooks(lua_State *L, int ok) {
     return failed;
 }
 
+/* Count hook: SIGINT/SIGTERM become a Lua error at the next safe point (as
+ * lua.c does), so scopes close and exit hooks keep partial results. C
+ * kernels run to their end first; units of work bound the delay. */
+void host_check_interrupt(lua_State *L) {
+    int sig = interrupt_signal();
+    if (sig) luaL_error(L, "interrupted by %s", interrupt_name(sig));
+}
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    host_check_interrupt(L);
+}
+
 int host_run(lua_State *L, const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -246,9 +279,17 @@ int host_run(lua_State *L, const char *path) {
     fclose(f);
     lua_pushcfunction(L, traceback);
     int status = luaL_loadfile(L, path);
+    lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);
     if (status == LUA_OK) status = lua_pcall(L, 0, 0, -2);
+    lua_sethook(L, NULL, 0, 0); /* exit hooks must run to their end */
     if (status != LUA_OK) {
-        fprintf(stderr, "%s\n", lua_tostring(L, -1));
+        const char *msg = lua_tostring(L, -1);
+        if (interrupt_signal()) { /* no traceback: nothing went wrong */
+            const char *nl = msg ? strchr(msg, '\n') : NULL;
+            fprintf(stderr, "%.*s\n", nl ? (int)(nl - msg) : (int)strlen(msg ? msg : ""), msg ? msg : "");
+        } else {
+            fprintf(stderr, "%s\n", msg);
+        }
         lua_pop(L, 1);
     }
     lua_pop(L, 1);

@@ -23,6 +23,11 @@ lua_State *host_new(Session *session, const char *scripts_dir);
  * -1 with a one-line reason in err. */
 int host_parse_kv(lua_State *L, const char *arg, char *err, size_t errlen);
 
+/* Raises "interrupted by SIGINT" (or SIGTERM) when the process got one:
+ * bindings call it at safe points (before a unit of work, in sleeps), since
+ * the count hook only sees Lua instructions, not time spent in C. */
+void host_check_interrupt(lua_State *L);
+
 /* Runs the script with the global `cfg` already set. Returns 0 on success,
  * 1 when the script raised an error (message and traceback printed to
  * stderr), 2 when the script file cannot be opened. Calls the exit hooks

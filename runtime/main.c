@@ -1,8 +1,9 @@
 /* main.c — bin/sanity: parses the command line, owns the process (exit
  * statuses, the session) and hands scripts to the Lua host.
- *   sanity run SCRIPT.lua [key=value ...] [--out F] [--seed N] [--threads N] [--quiet]
- *   sanity info FILE.h5 | version | --help
- * Exit: 0 success, 1 script error, 2 usage error. */
+ *   sanity run SCRIPT.lua [key=value ...] [--out F] [--seed N] [--threads N] [--resume] [--quiet]
+ *   sanity sweep | merge | diff | info ... (cli/), version, --help
+ * Exit: 0 success, 1 script error, 2 usage error, 130/143 stopped by
+ * SIGINT/SIGTERM (partial results and the unit store are kept). */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "host.h"
+#include "interrupt.h"
 #include "parallel.h"
 
 #ifndef SANITY_GIT_REV
@@ -22,13 +24,16 @@ static const char *usage =
     "\n"
     "commands:\n"
     "  run SCRIPT.lua [key=value ...] [options]   run an experiment script\n"
+    "  sweep SCRIPT.lua key=v1,v2 ... --out DIR   run a grid of configurations\n"
+    "  merge DIR -o MERGED.h5                     join a sweep's runs along a 'run' dimension\n"
+    "  diff A.h5 B.h5                             compare two results files (ignoring times)\n"
     "  info FILE.h5                               provenance and datasets of a results file\n"
     "  version                                    print version and library versions\n"
     "\n"
-    "Run 'sanity run --help' for the options of run.\n";
+    "Run 'sanity <command> --help' for a command's options.\n";
 
 static const char *run_usage =
-    "usage: sanity run SCRIPT.lua [key=value ...] [--out FILE.h5] [--seed N] [--threads N] [--quiet]\n"
+    "usage: sanity run SCRIPT.lua [key=value ...] [--out FILE.h5] [--seed N] [--threads N] [--resume] [--quiet]\n"
     "\n"
     "  key=value      becomes cfg.key in the script: numbers, true/false, comma lists\n"
     "                 (methods=gradient,ig -> {\"gradient\",\"ig\"}), else strings;\n"
@@ -36,7 +41,12 @@ static const char *run_usage =
     "  --out FILE     cfg.out: where results.open() writes (FILE.partial until success)\n"
     "  --seed N       cfg.seed: the seed of every random draw (default 0)\n"
     "  --threads N    worker threads (default: all cores); results do not depend on it\n"
+    "  --resume       cfg.resume = true: results.open keeps the units (f:unit) that an\n"
+    "                 earlier, interrupted attempt of this run completed\n"
     "  --quiet        no progress or log output on stderr\n"
+    "\n"
+    "SIGINT/SIGTERM stop the script at the next safe point; the partial file and the\n"
+    "unit store stay for --resume; the exit status is 130/143.\n"
     "\n"
     "Lua modules are found in $SANITY_PATH (default: the scripts/ folder next to bin/).\n";
 
@@ -87,6 +97,8 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
             }
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
             s.quiet = 1;
+        } else if (strcmp(argv[i], "--resume") == 0) {
+            s.resume = 1;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             char msg[256];
             snprintf(msg, sizeof msg, "unknown option '%s'", argv[i]);
@@ -103,7 +115,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     lua_newtable(L);
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] == '-') {
-            if (strcmp(argv[i], "--quiet") != 0) i++;
+            if (strcmp(argv[i], "--quiet") != 0 && strcmp(argv[i], "--resume") != 0) i++;
             continue;
         }
         if (strcmp(argv[i], "-q") == 0) continue;
@@ -140,7 +152,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     lua_newtable(L);
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] == '-') {
-            if (strcmp(argv[i], "--quiet") != 0) i++;
+            if (strcmp(argv[i], "--quiet") != 0 && strcmp(argv[i], "--resume") != 0) i++;
             continue;
         }
         if (strcmp(argv[i], "-q") == 0) continue;
@@ -155,6 +167,10 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     lua_setfield(L, -2, "seed");
     lua_pushinteger(L, s.nthreads);
     lua_setfield(L, -2, "threads");
+    if (s.resume) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "resume");
+    }
     lua_setglobal(L, "cfg");
 
     /* arg, as the standalone interpreter sets it */
@@ -165,8 +181,12 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     }
     lua_setglobal(L, "arg");
 
+    interrupt_install();
     int status = host_run(L, argv[0]);
     lua_close(L);
+    /* A script that finished despite a signal (it caught the error) did
+     * complete its files: only a failed run reports the signal. */
+    if (status != 0 && interrupt_signal()) return interrupt_status(interrupt_signal());
     return status;
 }
 
@@ -187,6 +207,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2, argc, argv);
+    if (strcmp(cmd, "sweep") == 0) return cli_sweep(argc - 2, argv + 2);
+    if (strcmp(cmd, "merge") == 0) return cli_merge(argc - 2, argv + 2);
+    if (strcmp(cmd, "diff") == 0) return cli_diff(argc - 2, argv + 2);
     if (strcmp(cmd, "info") == 0) return cli_info(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
     char msg[256];

@@ -500,7 +500,8 @@ static int64_t array_numel(const ResultsArray *a) {
     return n;
 }
 
-static int check_array(const ResultsFile *f, const char *what, const ResultsArray *a) {
+/* has_data = 0: only the type and shape matter (results_write's reserve). */
+static int check_array_data(const ResultsFile *f, const char *what, const ResultsArray *a, int has_data) {
     if (!a) return sn_errorf("results file '%s': %s: no array given", f->path, what);
     if (a->type > RESULTS_STR) return sn_errorf("results file '%s': %s: unsupported element type", f->path, what);
     if (a->ndim < 0 || a->ndim > TENSOR_MAX_DIMS)
@@ -509,6 +510,7 @@ static int check_array(const ResultsFile *f, const char *what, const ResultsArra
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] < 0) return sn_errorf("results file '%s': %s: negative dimension", f->path, what);
     int64_t n = array_numel(a);
+    if (!has_data) return SN_OK;
     if (n > 0 && !a->data) return sn_errorf("results file '%s': %s: no data", f->path, what);
     if (a->type == RESULTS_STR) {
         const char *const *s = a->data;
@@ -524,6 +526,10 @@ static int check_array(const ResultsFile *f, const char *what, const ResultsArra
     return SN_OK;
 }
 
+static int check_array(const ResultsFile *f, const char *what, const ResultsArray *a) {
+    return check_array_data(f, what, a, 1);
+}
+
 /* ---- datasets -------------------------------------------------------- */
 
 static void chunk_shape(int ndim, const int64_t *shape, size_t elsize, hsize_t *chunk) {
@@ -537,8 +543,9 @@ static void chunk_shape(int ndim, const int64_t *shape, size_t elsize, hsize_t *
     }
 }
 
-/* Creates dataset `abs` holding `a`; returns the open dataset or -1. */
-static hid_t create_dataset(const ResultsFile *f, const char *abs, const ResultsArray *a) {
+/* Creates dataset `abs` holding `a` (zeros when !write); returns the open
+ * dataset or -1. */
+static hid_t create_dataset_w(const ResultsFile *f, const char *abs, const ResultsArray *a, int write) {
     hsize_t dims[TENSOR_MAX_DIMS], chunk[TENSOR_MAX_DIMS];
     for (int i = 0; i < a->ndim; i++) dims[i] = (hsize_t)a->shape[i];
     hid_t space = a->ndim ? H5Screate_simple(a->ndim, dims, NULL) : H5Screate(H5S_SCALAR);
@@ -556,7 +563,7 @@ static hid_t create_dataset(const ResultsFile *f, const char *abs, const Results
         did = H5Dcreate2(f->fid, abs, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (did < 0) {
         sn_errorf("results file '%s': cannot create dataset '%s'", f->path, abs);
-    } else if (n > 0 && H5Dwrite(did, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data) < 0) {
+    } else if (write && n > 0 && H5Dwrite(did, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data) < 0) {
         sn_errorf("results file '%s': writing dataset '%s' failed", f->path, abs);
         H5Dclose(did);
         H5Ldelete(f->fid, abs, H5P_DEFAULT);
@@ -567,6 +574,10 @@ static hid_t create_dataset(const ResultsFile *f, const char *abs, const Results
     hclose(ftype);
     hclose(mtype);
     return did;
+}
+
+static hid_t create_dataset(const ResultsFile *f, const char *abs, const ResultsArray *a) {
+    return create_dataset_w(f, abs, a, 1);
 }
 
 /* Read helpers that work for datasets and attributes alike. */
@@ -1338,7 +1349,9 @@ int results_write(ResultsFile *f, const char *name, const ResultsArray *a, const
     if (check_writable(f) != SN_OK || norm_name(f, name, abs, sizeof abs) != SN_OK) return SN_ERR;
     char what[RESULTS_NAME_MAX + 16];
     snprintf(what, sizeof what, "dataset '%s'", abs);
-    if (check_array(f, what, a) != SN_OK) return SN_ERR;
+    if (check_array_data(f, what, a, !o->reserve) != SN_OK) return SN_ERR;
+    if (o->reserve && a->type == RESULTS_STR)
+        return sn_errorf("results file '%s': %s: strings cannot be reserved (write them whole)", f->path, what);
     size_t blocked;
     int kind = path_kind(f->fid, abs, &blocked);
     if (blocked)
@@ -1364,7 +1377,7 @@ int results_write(ResultsFile *f, const char *name, const ResultsArray *a, const
     if (make_parents(f, abs) != SN_OK) return SN_ERR;
     if (kind == KIND_DATASET) delete_dataset(f->fid, abs);
 
-    hid_t d = create_dataset(f, abs, a);
+    hid_t d = create_dataset_w(f, abs, a, !o->reserve);
     if (d < 0) return SN_ERR;
     int rc = SN_OK;
     for (int i = 0; i < o->nattrs && rc == SN_OK; i++) rc = write_attr(f, d, abs, &o->attrs[i]);
@@ -1451,7 +1464,8 @@ int results_copy(ResultsFile *dst, const char *dstname, ResultsFile *src, const 
             else
                 attr_item_free(&attrs.items[i]);
         attrs.n = n;
-        ResultsWriteOpts o = {any_dim ? dims : NULL, attrs.items, attrs.n, overwrite};
+        ResultsWriteOpts o = {
+            .dims = any_dim ? dims : NULL, .attrs = attrs.items, .nattrs = attrs.n, .overwrite = overwrite};
         rc = results_write(dst, dstname, &data, &o);
     }
     results_attrs_free(&attrs);

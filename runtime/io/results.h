@@ -82,6 +82,8 @@ typedef struct ResultsWriteOpts {
     const ResultsAttr *attrs;
     int nattrs;
     int overwrite; /* replace an existing dataset of that name */
+    int reserve;   /* numbers only: create the dataset filled with zeros, ignoring
+                      a->data (may be NULL); fill it with results_write_rows */
 } ResultsWriteOpts;
 
 #define RESULTS_MAX_RANK 32 /* HDF5's limit; info reports any rank */

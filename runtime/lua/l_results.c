@@ -1,8 +1,10 @@
 /* l_results.c — the `results` module and the sanity.ResultsFile type.
  * Converts Lua values (tensors, nested arrays of numbers/strings/tensors,
  * option tables) to io/results.h calls, records provenance at open, and
- * completes files when the script ends (sanity.on_exit). C-owned buffers
- * live in userdata boxes so an error anywhere leaks nothing. No HDF5 here. */
+ * completes files when the script ends (sanity.on_exit), and keeps units of
+ * work (f:unit) in the file's unit store (io/units.h) so killed runs resume.
+ * C-owned buffers live in userdata boxes so an error anywhere leaks nothing.
+ * No HDF5 here. */
 #include <cjson/cJSON.h>
 #include <lauxlib.h>
 #include <limits.h>
@@ -16,6 +18,7 @@
 #include "host.h"
 #include "io/provenance.h"
 #include "io/results.h"
+#include "io/units.h"
 #include "lua/l_util.h"
 #include "lua/modules.h"
 
@@ -24,7 +27,8 @@
 #define STATE_KEY "sanity.results" /* registry: {files = {ud, ...}, paths = {[canonical] = true}} */
 
 typedef struct LFile {
-    ResultsFile *f; /* NULL before open succeeded and after free */
+    ResultsFile *f;   /* NULL before open succeeded and after free */
+    UnitStore *units; /* files being written: PATH.units/ (see f:unit) */
 } LFile;
 
 /* ---- boxes: C memory owned by the collector ----------------------------- */
@@ -69,8 +73,9 @@ static void *scratch(lua_State *L, size_t n) {
  * stderr. Collection (__gc) only frees: it never completes a file. */
 
 static LFile *newfile(lua_State *L) {
-    LFile *u = lua_newuserdatauv(L, sizeof *u, 0);
+    LFile *u = lua_newuserdatauv(L, sizeof *u, 1); /* user value: unit keys used in this attempt */
     u->f = NULL;
+    u->units = NULL;
     luaL_setmetatable(L, RESULTS_MT);
     return u;
 }
@@ -90,14 +95,18 @@ static int raise_closing(lua_State *L, LFile *u) {
     return luaL_error(L, "%s", msg);
 }
 
-/* End time, close, rename. SN_ERR leaves the file closed as .partial. */
-static int complete(ResultsFile *f) {
+/* End time, close, rename, then drop the unit store (the file holds it
+ * all now). SN_ERR leaves the file closed as .partial and the store. */
+static int complete(LFile *u) {
+    ResultsFile *f = u->f;
     if (provenance_finish(f) != SN_OK || results_close(f, 1) != SN_OK) {
         char msg[SN_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", sn_errmsg());
         results_close(f, 0);
         return sn_errorf("%s; partial results kept in %s", msg, results_disk_path(f));
     }
+    if (u->units && units_remove(u->units) != SN_OK) /* complete anyway: a stale store is only clutter */
+        fprintf(stderr, "warning: %s\n", sn_errmsg());
     return SN_OK;
 }
 
@@ -579,7 +588,7 @@ static int l_results_on_exit(lua_State *L) {
         if (!u || !u->f || !results_is_writable(u->f)) continue;
         if (results_is_open(u->f)) {
             if (ok) {
-                if (complete(u->f) == SN_OK) continue;
+                if (complete(u) == SN_OK) continue;
                 if (nerr++) luaL_addstring(&errs, "\n");
                 luaL_addstring(&errs, sn_errmsg());
                 continue;
@@ -598,8 +607,35 @@ static int l_results_on_exit(lua_State *L) {
 
 /* ---- module functions -------------------------------------------------------- */
 
+/* The unit store's fingerprint: cfg as JSON without what does not change
+ * results (threads) or says how the process runs (resume). Pushed. */
+static const char *push_fingerprint(lua_State *L, const char *cfg_json) {
+    Box *b = newbox(L);
+    b->json = cJSON_Parse(cfg_json);
+    if (!b->json) luaL_error(L, "out of memory writing cfg as JSON");
+    cJSON_DeleteItemFromObjectCaseSensitive(b->json, "threads");
+    cJSON_DeleteItemFromObjectCaseSensitive(b->json, "resume");
+    char *text = cJSON_PrintUnformatted(b->json);
+    if (!text) luaL_error(L, "out of memory writing cfg as JSON");
+    lua_pushstring(L, text);
+    free(text);
+    lua_remove(L, -2);
+    return lua_tostring(L, -1);
+}
+
+static const char *const open_opts[] = {"resume", NULL};
+
+/* results.open(path = cfg.out, {resume = cfg.resume}) */
 static int l_results_open(lua_State *L) {
     const char *path = NULL;
+    lua_settop(L, 2);
+    l_checkoptkeys(L, 2, open_opts);
+    Session *s = l_session(L);
+    int resume_default = s && s->resume;
+    if (lua_getglobal(L, "cfg") == LUA_TTABLE && lua_getfield(L, -1, "resume") == LUA_TBOOLEAN)
+        resume_default = resume_default || lua_toboolean(L, -1);
+    lua_settop(L, 2);
+    int resume = l_optbool(L, 2, "resume", resume_default);
     if (lua_isnoneornil(L, 1)) {
         if (lua_getglobal(L, "cfg") == LUA_TTABLE && lua_getfield(L, -1, "out") == LUA_TSTRING)
             path = lua_tostring(L, -1);
@@ -616,8 +652,8 @@ static int l_results_open(lua_State *L) {
             L, "results file '%s' was already opened in this run (open each file once and keep the handle)", path);
     lua_pop(L, 1);
 
-    Session *s = l_session(L);
     const char *cfg_json = push_cfg_json(L);
+    const char *fingerprint = push_fingerprint(L, cfg_json);
     char *cmd = s && s->full_argv ? provenance_shell_join(s->full_argc, s->full_argv)
                 : s && s->argv    ? provenance_shell_join(s->argc, s->argv)
                                   : NULL;
@@ -633,6 +669,10 @@ static int l_results_open(lua_State *L) {
                     .start_time = s ? s->start_time : 0};
 
     LFile *u = newfile(L);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+    /* the store first: a refused resume must not truncate anything */
+    if (units_open(&u->units, path, resume, fingerprint) != SN_OK) return l_raise(L);
     if (results_create(&u->f, path) != SN_OK) return l_raise(L);
     if (provenance_write(u->f, &p) != SN_OK) {
         char msg[SN_ERRMSG_MAX];
@@ -826,11 +866,238 @@ static int l_file_path(lua_State *L) {
     return 1;
 }
 
+/* ---- units of work ---------------------------------------------------------- */
+
+/* How a unit value was given, so it reads back as the same Lua type. */
+static const char *const unit_kinds[] = {"tensor", "integer", "number", "boolean", "string", "table", NULL};
+enum { UNIT_TENSOR, UNIT_INTEGER, UNIT_NUMBER, UNIT_BOOLEAN, UNIT_STRING, UNIT_TABLE };
+
+/* Pushes a native array as nested Lua tables of numbers or strings. */
+static void push_nested(lua_State *L, const ResultsArray *a, int dim, int64_t *pos) {
+    if (dim == a->ndim) {
+        int64_t i = (*pos)++;
+        if (a->type == RESULTS_STR)
+            lua_pushstring(L, ((const char *const *)a->data)[i]);
+        else if (a->type == RESULTS_I64)
+            lua_pushinteger(L, (lua_Integer)((const int64_t *)a->data)[i]);
+        else if (a->type == RESULTS_F64)
+            lua_pushnumber(L, ((const double *)a->data)[i]);
+        else
+            lua_pushnumber(L, ((const float *)a->data)[i]);
+        return;
+    }
+    lua_createtable(L, a->shape[dim] < INT_MAX ? (int)a->shape[dim] : 0, 0);
+    for (int64_t i = 0; i < a->shape[dim]; i++) {
+        push_nested(L, a, dim + 1, pos);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* Pushes the values of a stored unit as a table name -> value. SN_ERR
+ * (nothing pushed) when the file cannot be read as a unit. */
+static int push_unit(lua_State *L, UnitStore *st, const char *key) {
+    ResultsFile *uf;
+    if (units_read(st, key, &uf) != SN_OK) return SN_ERR;
+    Box *names = newbox(L); /* owns the list, and the file through the error paths below */
+    int rc = results_list(uf, &names->names);
+    lua_newtable(L);
+    for (int64_t i = 0; rc == SN_OK && i < names->names.n; i++) {
+        const char *name = names->names.names[i];
+        Box *b = newbox(L);
+        int kind = -1;
+        if ((rc = results_attrs(uf, name, &b->attrs)) != SN_OK) break;
+        for (int k = 0; k < b->attrs.n; k++)
+            if (strcmp(b->attrs.items[k].key, "lua_type") == 0 && b->attrs.items[k].type == RESULTS_ATTR_STR)
+                for (int j = 0; unit_kinds[j]; j++)
+                    if (strcmp(unit_kinds[j], b->attrs.items[k].str) == 0) kind = j;
+        if (kind < 0) {
+            rc = sn_errorf("unit file of '%s': '%s' has no lua_type attribute", key, name);
+            break;
+        }
+        if (kind == UNIT_TENSOR) {
+            if ((rc = push_dataset(L, uf, name)) != SN_OK) break;
+        } else {
+            if ((rc = results_read_array(uf, name, &b->arr)) != SN_OK) break;
+            int scalar = kind != UNIT_TABLE;
+            if (scalar && b->arr.ndim != 0) {
+                rc = sn_errorf("unit file of '%s': '%s' should be a scalar", key, name);
+                break;
+            }
+            int64_t pos = 0;
+            if (kind == UNIT_BOOLEAN && b->arr.type == RESULTS_I64)
+                lua_pushboolean(L, ((const int64_t *)b->arr.data)[0] != 0);
+            else
+                push_nested(L, &b->arr, 0, &pos);
+        }
+        lua_setfield(L, -3, name + 1); /* "/scores" -> "scores" */
+        lua_pop(L, 1);                 /* the box */
+    }
+    results_free(uf);
+    if (rc != SN_OK) {
+        lua_pop(L, 2);
+        return SN_ERR;
+    }
+    lua_remove(L, -2);
+    return SN_OK;
+}
+
+/* Writes the table at idx (name -> value) as unit `key`; raises. */
+static void store_unit(lua_State *L, LFile *u, const char *key, int idx) {
+    idx = lua_absindex(L, idx);
+    /* names sorted: the unit file does not depend on table order */
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "unit '%s': the function must return a table of name -> value, got a %s key", key,
+                       luaL_typename(L, -1));
+        n++;
+    }
+    const char **sorted = scratch(L, (size_t)n * sizeof *sorted);
+    lua_Integer k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* the strings stay alive as keys of the table */
+        lua_pop(L, 1);
+        sorted[k++] = lua_tostring(L, -1);
+    }
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
+    lua_createtable(L, (int)n, 0);
+    int names = lua_gettop(L);
+    for (k = 0; k < n; k++) lua_pushstring(L, sorted[k]), lua_rawseti(L, names, k + 1);
+    /* convert everything before creating the file */
+    ResultsArray *arrs = scratch(L, (size_t)n * sizeof *arrs);
+    int *kinds = scratch(L, (size_t)n * sizeof *kinds);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, names, i);
+        const char *name = lua_tostring(L, -1);
+        lua_gettable(L, idx); /* the value; stays on the stack with its scratch buffers */
+        int v = lua_gettop(L);
+        const char *what = lua_pushfstring(L, "unit '%s': value '%s'", key, name);
+        ResultsArray *a = &arrs[i - 1];
+        memset(a, 0, sizeof *a);
+        switch (lua_type(L, v)) {
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, v)) {
+                int64_t *x = scratch(L, sizeof *x);
+                *x = (int64_t)lua_tointeger(L, v);
+                a->type = RESULTS_I64, a->data = x, kinds[i - 1] = UNIT_INTEGER;
+            } else {
+                to_array(L, v, a, 2, what);
+                kinds[i - 1] = UNIT_NUMBER;
+            }
+            break;
+        case LUA_TBOOLEAN: {
+            int64_t *x = scratch(L, sizeof *x);
+            *x = lua_toboolean(L, v);
+            a->type = RESULTS_I64, a->data = x, kinds[i - 1] = UNIT_BOOLEAN;
+            break;
+        }
+        case LUA_TSTRING:
+            to_array(L, v, a, 2, what);
+            kinds[i - 1] = UNIT_STRING;
+            break;
+        case LUA_TTABLE:
+            to_array(L, v, a, 2, what);
+            if (a->type == RESULTS_F32)
+                luaL_error(L,
+                           "%s: a table of tensors cannot be stored in a unit; stack them (tensor.stack) or "
+                           "return them under separate names",
+                           what);
+            kinds[i - 1] = UNIT_TABLE;
+            break;
+        default:
+            if (l_testtensor(L, v)) {
+                to_array(L, v, a, 2, what);
+                kinds[i - 1] = UNIT_TENSOR;
+                break;
+            }
+            luaL_error(L, "%s: expected a tensor, number, boolean, string or array, got %s", what, luaL_typename(L, v));
+        }
+    }
+    ResultsFile *uf;
+    if (units_begin(u->units, key, &uf) != SN_OK) l_raise(L);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, names, i);
+        ResultsAttr attr = {.key = "lua_type", .type = RESULTS_ATTR_STR, .str = unit_kinds[kinds[i - 1]]};
+        ResultsWriteOpts o = {.attrs = &attr, .nattrs = 1};
+        int rc = results_write(uf, lua_tostring(L, -1), &arrs[i - 1], &o);
+        lua_pop(L, 1);
+        if (rc != SN_OK) {
+            char msg[SN_ERRMSG_MAX];
+            snprintf(msg, sizeof msg, "%s", sn_errmsg());
+            results_free(uf); /* leaves only the ignored .partial */
+            luaL_error(L, "unit '%s': %s", key, msg);
+        }
+    }
+    if (units_commit(uf) != SN_OK) l_raise(L);
+}
+
+/* f:unit(key, fn): the values of unit `key` — stored by an earlier attempt
+ * of this run, else fn()'s (a table name -> tensor, number, boolean, string
+ * or array of numbers/strings), which are stored atomically first. Either
+ * way they come back from the store, so a resumed run computes with the
+ * very values an uninterrupted one does. */
+static int l_file_unit(lua_State *L) {
+    LFile *u = checkfile(L, 1);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 2, &klen);
+    luaL_argcheck(L, klen > 0 && strlen(key) == klen, 2, "unit key must be a non-empty string without NUL bytes");
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_settop(L, 3);
+    if (!results_is_writable(u->f) || !u->units)
+        return luaL_error(L, "f:unit needs a results file opened for writing (results.open)");
+    host_check_interrupt(L);    /* a unit boundary is the safe point to stop at */
+    lua_getiuservalue(L, 1, 1); /* 4: keys used in this attempt */
+    if (lua_getfield(L, 4, key) != LUA_TNIL)
+        return luaL_error(L,
+                          "unit '%s' was already used in this run (unit keys must be unique: name the method "
+                          "and step, e.g. 'ig/step3')",
+                          key);
+    lua_pop(L, 1);
+    if (units_has(u->units, key)) {
+        if (push_unit(L, u->units, key) == SN_OK) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, 4, key); /* used: only once a unit succeeded (a pcall may retry a failed one) */
+            return 1;
+        }
+        Session *s = l_session(L);
+        if (!s || !s->quiet)
+            fprintf(stderr, "warning: unit '%s' in %s is unreadable (%s); computing it again\n", key,
+                    units_dir(u->units), sn_errmsg());
+        units_drop(u->units, key);
+    }
+    lua_pushvalue(L, 3);
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "unit '%s': the function must return a table of name -> value, got %s", key,
+                          luaL_typename(L, -1));
+    int top = lua_gettop(L);
+    store_unit(L, u, key, top);
+    lua_settop(L, top);
+    if (push_unit(L, u->units, key) != SN_OK) return l_raise(L);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, 4, key);
+    return 1;
+}
+
+/* f:units(): {dir = "PATH.units", stored = n} — for tests and progress. */
+static int l_file_units(lua_State *L) {
+    LFile *u = checkfile(L, 1);
+    if (!u->units) return luaL_error(L, "f:units needs a results file opened for writing");
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, units_dir(u->units));
+    lua_setfield(L, -2, "dir");
+    lua_pushinteger(L, units_count(u->units));
+    lua_setfield(L, -2, "stored");
+    return 1;
+}
+
 /* f:close(): the file is complete now (end time, rename). Again: nothing. */
 static int l_file_close(lua_State *L) {
     LFile *u = luaL_checkudata(L, 1, RESULTS_MT);
     if (!u->f || !results_is_open(u->f)) return 0;
-    if ((results_is_writable(u->f) ? complete(u->f) : results_close(u->f, 0)) != SN_OK) return l_raise(L);
+    if ((results_is_writable(u->f) ? complete(u) : results_close(u->f, 0)) != SN_OK) return l_raise(L);
     lua_pushstring(L, results_path(u->f));
     return 1;
 }
@@ -849,6 +1116,8 @@ static int l_file_gc(lua_State *L) {
     LFile *u = luaL_checkudata(L, 1, RESULTS_MT);
     results_free(u->f); /* never completes: only close/exit do */
     u->f = NULL;
+    units_free(u->units);
+    u->units = NULL;
     return 0;
 }
 
@@ -868,11 +1137,11 @@ static int l_file_tostring(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg file_methods[] = {{"write", l_file_write}, {"attrs", l_file_attrs},
-                                        {"flush", l_file_flush}, {"has", l_file_has},
-                                        {"read", l_file_read},   {"read_attrs", l_file_read_attrs},
-                                        {"list", l_file_list},   {"path", l_file_path},
-                                        {"close", l_file_close}, {NULL, NULL}};
+static const luaL_Reg file_methods[] = {
+    {"write", l_file_write}, {"attrs", l_file_attrs}, {"flush", l_file_flush},
+    {"has", l_file_has},     {"read", l_file_read},   {"read_attrs", l_file_read_attrs},
+    {"list", l_file_list},   {"path", l_file_path},   {"close", l_file_close},
+    {"unit", l_file_unit},   {"units", l_file_units}, {NULL, NULL}};
 
 static const luaL_Reg file_meta[] = {
     {"__gc", l_file_gc}, {"__close", l_file_tbc}, {"__tostring", l_file_tostring}, {NULL, NULL}};

@@ -23,6 +23,7 @@ typedef struct Session {
     int full_argc;     /* the whole command line, full_argv[0] = the binary */
     char **full_argv;  /* (recorded in results files); may be NULL */
     double start_time; /* seconds since the epoch */
+    int resume;        /* --resume: results.open keeps the unit store of an earlier attempt */
 } Session;
 
 /* The session the host stored in the state's extra space. */
