@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/time.h>
 
 #include "cli/cli.h"
@@ -197,6 +198,14 @@ static int cmd_version(void) {
 }
 
 int main(int argc, char **argv) {
+    /* OpenBLAS starts a thread pool when it is loaded, before main. sanity
+     * only calls it single-threaded from its own workers (README,
+     * determinism), so the pool is idle weight that adds timing noise:
+     * restart once with OPENBLAS_NUM_THREADS=1 unless the user set it. */
+    if (!getenv("OPENBLAS_NUM_THREADS")) {
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execv("/proc/self/exe", argv); /* returns only on failure: carry on */
+    }
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
