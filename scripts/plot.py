@@ -141,17 +141,23 @@ def cmd_cascade(f, a):
     data = np.moveaxis(data, 0, -2).reshape(data.shape[1:-1] + (-1,))  # pool runs with samples
     which = measure_list(measures, a.measure)
     fig, axes = plt.subplots(1, len(which), figsize=(4.2 * len(which), 3.4), squeeze=False)
-    x = np.arange(len(steps) + 1)
+    # The protocols record step "original" (a second explanation of the
+    # trained model: 1, or the noise floor of a stochastic method); files
+    # without it get the ideal point 1 prepended.
+    has_original = bool(steps) and steps[0] == "original"
+    labels = steps if has_original else ["original"] + steps
+    x = np.arange(len(labels))
     for ax, k in zip(axes[0], which):
         for m, name in enumerate(methods):
             vals = data[m, :, k, :]  # [step, pooled samples]
             with np.errstate(all="ignore"):
-                mean = np.concatenate([[1.0], np.nanmean(vals, axis=-1)])
-                std = np.concatenate([[0.0], np.nanstd(vals, axis=-1)])
+                mean, std = np.nanmean(vals, axis=-1), np.nanstd(vals, axis=-1)
+            if not has_original:
+                mean, std = np.concatenate([[1.0], mean]), np.concatenate([[0.0], std])
             line, = ax.plot(x, mean, marker="o", ms=3, label=name)
             ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
         ax.set_xticks(x)
-        ax.set_xticklabels(["original"] + steps, rotation=45, ha="right")
+        ax.set_xticklabels(labels, rotation=45, ha="right")
         ax.set_title(measures[k])
         ax.set_xlabel("randomized up to layer (%s)" % f[a.group].attrs.get("order", "cascade"))
         ax.set_ylabel("similarity to the original explanation")
@@ -200,6 +206,10 @@ def cmd_maps(f, a):
     r = runs[0]
     off = 0 if r is None else 1
     methods, steps = coords(orig, off), coords(rand, off + 1)
+    # maps/original is the reference; a randomized step "original" (the
+    # trained model explained again) would repeat it, so it is not shown
+    first = 1 if steps and steps[0] == "original" else 0
+    steps = steps[first:]
     O = orig[()] if r is None else orig[r]  # [method, example, c, y, x]
     R = rand[()] if r is None else rand[r]  # [method, step, example, c, y, x]
     inp = None
@@ -224,7 +234,7 @@ def cmd_maps(f, a):
             c += 1
         heat(axes[i][c], O[m, e])
         for s in range(len(steps)):
-            heat(axes[i][c + 1 + s], R[m, s, e])
+            heat(axes[i][c + 1 + s], R[m, s + first, e])
         axes[i][0].set_ylabel("%s\nexample %d" % (methods[m], e), fontsize=8)
     heads = (["input"] if inp is not None else []) + ["original"] + steps
     for c, h in enumerate(heads):
