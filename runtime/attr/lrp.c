@@ -203,7 +203,7 @@ typedef enum {
     EW_COPY,      /* d = a */
     EW_AXPY,      /* d += c * a * b */
     EW_AXPY_POS,  /* d += c * max(a, 0) * b */
-    EW_AXPY_NEG,  /* d += c * min(a, 0) * b */
+    EW_AXPY_NEG,  /* d += c * a * b where a < 0 */
     EW_AXPY_ROW,  /* d += c * a[i % row] * b (a NULL: ones) */
     EW_ADD_ROW,   /* d += a[i % row] */
     EW_SET_ROW,   /* d = a[i % row] */
@@ -249,8 +249,10 @@ static int ew_range(void *ctx, int64_t lo, int64_t hi, int worker) {
     case EW_AXPY_POS:
         for (int64_t i = lo; i < hi; i++) d[i] += c * (a[i] > 0 ? a[i] : 0.0f) * b[i];
         break;
-    case EW_AXPY_NEG:
-        for (int64_t i = lo; i < hi; i++) d[i] += c * (a[i] < 0 ? a[i] : 0.0f) * b[i];
+    case EW_AXPY_NEG: /* non-negative entries add nothing, not even a signed zero: a chunk
+                       * that skips these terms gives the same bits */
+        for (int64_t i = lo; i < hi; i++)
+            if (a[i] < 0) d[i] += c * a[i] * b[i];
         break;
     case EW_AXPY_ROW:
         for (int64_t i = lo; i < hi; i++) d[i] += c * (a ? a[i % j->row] : 1.0f) * b[i];

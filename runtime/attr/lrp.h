@@ -31,7 +31,8 @@
  * Other nodes:
  *  pass          relevance unchanged: relu, leaky_relu, tanh, sigmoid,
  *                identity, dropout (eval), flatten (reshaped), softmax and
- *                log_softmax (as if stripped, like iNNvestigate), batch norm
+ *                log_softmax (as if stripped, like iNNvestigate); batch norm
+ *                when asked (rules = {batchnorm2d = "pass"})
  *  winner_take_all  maxpool2d: relevance to the window's argmax (as the
  *                gradient routes it)
  *  proportional  maxpool2d: relevance shared in proportion to the inputs of

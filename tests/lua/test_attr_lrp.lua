@@ -18,39 +18,50 @@ local function fixture_model(name)
   return m, name == "mlp" and X:reshape(2, 784) or X
 end
 
--- the options of make_lrp_fixtures.py's CASES
+-- the cases of make_lrp_fixtures.py, in the order of each model's dataset
 local CASES = {
-  epsilon = {composite = "epsilon", epsilon = 0.01},
-  zplus = {composite = "zplus"},
-  gamma = {composite = "gamma", gamma = 0.25},
-  alpha2_beta1 = {composite = "alpha2_beta1"},
-  epsilon_gamma_box = {composite = "epsilon_gamma_box"},
-  epsilon_plus_flat = {composite = "epsilon_plus_flat"},
-  w_square = {composite = "w_square"},
+  {"epsilon", {composite = "epsilon", epsilon = 0.01}},
+  {"zplus", {composite = "zplus"}},
+  {"gamma", {composite = "gamma", gamma = 0.25}},
+  {"alpha2_beta1", {composite = "alpha2_beta1"}},
+  {"epsilon_gamma_box", {composite = "epsilon_gamma_box"}},
+  {"epsilon_plus_flat", {composite = "epsilon_plus_flat"}},
+  {"w_square", {composite = "w_square"}},
+}
+local SIGNED = { -- on 2x - 1: inputs of both signs
+  {"signed_alpha2_beta1", {composite = "alpha2_beta1"}},
+  {"signed_alpha1_beta0", {composite = "alpha1_beta0"}},
+  {"signed_epsilon_gamma_box", {composite = "epsilon_gamma_box", low = -1, high = 1}},
 }
 local ILL = {gamma = true, w_square = true, epsilon_gamma_box = true} -- resnet8: stabilizer 0.01
 
 T.case("matches the PyTorch reference (1e-4 relative L2 per sample)", function()
   for _, mn in ipairs{"lenet", "mlp", "resnet8"} do
     local m, x = fixture_model(mn)
-    T.near(m:forward(x), data.load_h5(FIX, mn .. "/logits"), 1e-5, mn .. " logits (same weights)")
-    for cn, o in pairs(CASES) do
-      local opts = {}
-      for k, v in pairs(o) do opts[k] = v end
-      if mn == "resnet8" and ILL[cn] then opts.stabilizer = 0.01 end
-      local got, want = attr.lrp(m, x, TARGETS, opts), data.load_h5(FIX, mn .. "/" .. cn)
+    T.near(m:forward(x), data.load_h5(FIX, mn .. "_logits"), 1e-5, mn .. " logits (same weights)")
+    local all, k = data.load_h5(FIX, mn), 0
+    local function check(name, got)
+      k = k + 1
       for i = 1, 2 do
-        local e = rel_l2(got[i], want[i])
-        T.ok(e < 1e-4, string.format("%s %s sample %d: relative L2 %.3g", mn, cn, i, e))
+        local e = rel_l2(got[i], all[k][i])
+        T.ok(e < 1e-4, string.format("%s %s sample %d: relative L2 %.3g", mn, name, i, e))
       end
     end
-    local d, want = attr.deeplift(m, x, TARGETS), data.load_h5(FIX, mn .. "/deeplift")
-    for i = 1, 2 do T.ok(rel_l2(d[i], want[i]) < 1e-4, mn .. " deeplift") end
+    for _, c in ipairs(CASES) do
+      local opts = {}
+      for key, v in pairs(c[2]) do opts[key] = v end
+      if mn == "resnet8" and ILL[c[1]] then opts.stabilizer = 0.01 end
+      check(c[1], attr.lrp(m, x, TARGETS, opts))
+    end
+    if mn ~= "resnet8" then
+      for _, c in ipairs(SIGNED) do check(c[1], attr.lrp(m, x * 2 - 1, TARGETS, c[2])) end
+    end
+    if mn == "lenet" then
+      check("proportional max pooling", attr.lrp(m, x, TARGETS, {epsilon = 0.01, rules = {maxpool2d = "proportional"}}))
+    end
+    check("deeplift", attr.deeplift(m, x, TARGETS))
+    T.eq(k, all:size(1), "every case checked")
   end
-  local m, x = fixture_model("lenet")
-  local got = attr.lrp(m, x, TARGETS, {epsilon = 0.01, rules = {maxpool2d = "proportional"}})
-  local want = data.load_h5(FIX, "lenet/epsilon_proportional")
-  for i = 1, 2 do T.ok(rel_l2(got[i], want[i]) < 1e-4, "proportional max pooling") end
 end)
 
 -- LeNet without biases: the z-rule conserves the logit exactly
