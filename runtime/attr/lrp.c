@@ -4,7 +4,7 @@
  * weights modified once per call; everything elementwise is parallel over
  * elements, the kernels over samples, so a sample's relevance never depends
  * on its chunk or the thread count. Not here: DeepLift (deeplift.c),
- * canonisation (merging batch norm into the layer before it). */
+ * the rules' documentation (lrp.h). */
 #include "attr/lrp.h"
 
 #include <math.h>
@@ -297,8 +297,10 @@ typedef struct LrpNode {
     const LrpRule *rule;
     int ngroups;
     Group g[2];
-    int z_is_output; /* the epsilon rule: z is the node's own output */
+    int z_is_output; /* the epsilon rule: z is the output of node zsrc */
+    int zsrc;        /* the node itself, or the batch norm merged into it */
     float *owned;    /* modified weights and biases */
+    float *merged;   /* canonisation: weights and bias with the batch norm folded in */
 } LrpNode;
 
 /* What the kernels need to run one weighted node on a chunk. */
@@ -337,11 +339,31 @@ static int w_backward(const Wgeo *G, float *dx, const float *dout, const float *
     return conv2d_backward_input(dx, dout, w, &G->g, nthreads);
 }
 
+/* Folds batch norm node bn (eval: y = a*x + c per channel) into the
+ * weighted node n before it: W' = a W (per output), b' = a b + c. */
+static int merge_batchnorm(LrpNode *ln, const Node *n, const Node *bn) {
+    int64_t nw = tensor_numel(&n->param[0]), nout = n->cfg.out, per = nw / nout;
+    float *o = malloc(sizeof(float) * (size_t)(nw + nout));
+    if (!o) return sn_errorf("out of memory");
+    ln->merged = o;
+    const float *W = tensor_data(&n->param[0]), *B = n->nparams > 1 ? tensor_data(&n->param[1]) : NULL;
+    const float *g = tensor_data(&bn->param[0]), *be = tensor_data(&bn->param[1]);
+    const float *rm = tensor_data(&bn->buffer[0]), *rv = tensor_data(&bn->buffer[1]);
+    for (int64_t c = 0; c < nout; c++) {
+        /* the same arithmetic as batchnorm_forward_eval */
+        float a = (float)(1.0 / sqrt((double)rv[c] + (double)bn->cfg.eps)) * g[c];
+        for (int64_t i = 0; i < per; i++) o[c * per + i] = W[c * per + i] * a;
+        o[nw + c] = (B ? B[c] * a : 0.0f) + (be[c] - rm[c] * a);
+    }
+    return SN_OK;
+}
+
 /* Builds the terms of a weighted node's rule; modified weights in ln->owned. */
 static int setup_weighted(LrpNode *ln, const Node *n) {
     const LrpRule *r = ln->rule;
     const float *W = tensor_data(&n->param[0]), *B = n->nparams > 1 ? tensor_data(&n->param[1]) : NULL;
     int64_t nw = tensor_numel(&n->param[0]), nb = B ? tensor_numel(&n->param[1]) : 0;
+    if (ln->merged) W = ln->merged, B = ln->merged + nw, nb = n->cfg.out;
     ln->ngroups = 1;
     ln->g[0].coef = 1;
     ln->g[0].nterms = 1;
@@ -431,7 +453,7 @@ static int rule_weighted(const LrpNode *ln, const Node *n, const Tensor *xin, co
         const Group *g = &ln->g[gi];
         const float *zz = z;
         if (ln->z_is_output) {
-            zz = tensor_data(out);
+            zz = tensor_data(out); /* this node's output, or the merged batch norm's */
         } else {
             int first = 1;
             for (int k = 0; k < g->nterms && rc == SN_OK; k++) {
@@ -547,6 +569,7 @@ static int lrp_backward(void *ctx, const Model *m, int node, const Tensor *const
                         const Tensor *d_out, Tensor *const *d_in, int nthreads) {
     const LrpNode *ln = ctx;
     const Node *n = &m->nodes[node];
+    const Tensor *z = ln->zsrc == node ? output : &m->nodes[ln->zsrc].output; /* canonised: the batch norm's */
     switch (ln->rule->kind) {
     case LRP_PASS:
         return ew(EW_COPY, tensor_data(d_in[0]), tensor_data(d_out), NULL, 0, 0, tensor_numel(d_out), nthreads);
@@ -563,27 +586,60 @@ static int lrp_backward(void *ctx, const Model *m, int node, const Tensor *const
         case LAYER_BATCHNORM1D:
         case LAYER_BATCHNORM2D: return rule_batchnorm(ln, n, in[0], output, d_out, d_in[0], nthreads);
         case LAYER_ADD: return rule_add(ln, in, output, d_out, d_in, nthreads);
-        default: return rule_weighted(ln, n, in[0], output, d_out, d_in[0], nthreads); /* linear, conv2d */
+        default: break; /* linear, conv2d */
         }
-    default: return rule_weighted(ln, n, in[0], output, d_out, d_in[0], nthreads);
+        return rule_weighted(ln, n, in[0], z, d_out, d_in[0], nthreads);
+    default: return rule_weighted(ln, n, in[0], z, d_out, d_in[0], nthreads);
     }
+}
+
+int lrp_canonize_pairs(const Model *m, int *bn_of) {
+    int count = 0;
+    for (int i = 0; i < m->nnodes; i++) bn_of[i] = -1;
+    for (int j = 0; j < m->nnodes; j++) {
+        const Node *bn = &m->nodes[j];
+        int w = bn->inputs[0];
+        if ((bn->kind != LAYER_BATCHNORM1D && bn->kind != LAYER_BATCHNORM2D) || w == MODEL_INPUT) continue;
+        LayerKind k = m->nodes[w].kind;
+        if ((k != LAYER_LINEAR && k != LAYER_CONV2D) || (k == LAYER_LINEAR && bn->kind != LAYER_BATCHNORM1D) ||
+            (k == LAYER_CONV2D && bn->kind != LAYER_BATCHNORM2D))
+            continue;
+        int consumers = 0; /* the layer's output must feed the batch norm only */
+        for (int i = 0; i < m->nnodes; i++)
+            for (int q = 0; q < m->nodes[i].ninputs; q++) consumers += m->nodes[i].inputs[q] == w;
+        if (consumers == 1) bn_of[w] = j, count++;
+    }
+    return count;
 }
 
 /* ---- the driver --------------------------------------------------------- */
 
-int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpRule *rules, Tensor *out) {
+int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpRule *rules, int canonize,
+             Tensor *out) {
     Model *m = r->model;
     int nn = m->nnodes, rc = SN_OK;
     int64_t n = x->shape[0], row = tensor_row_numel(x);
     memset(out, 0, sizeof *out);
+    static const LrpRule pass = {.kind = LRP_PASS};
     LrpNode *nodes = calloc((size_t)nn, sizeof *nodes);
     BackwardRule *br = calloc((size_t)nn, sizeof *br);
-    if (!nodes || !br) rc = sn_errorf("out of memory");
+    int *bn_of = calloc((size_t)nn, sizeof *bn_of);
+    if (!nodes || !br || !bn_of) rc = sn_errorf("out of memory");
+    if (rc == SN_OK && canonize) lrp_canonize_pairs(m, bn_of);
     for (int i = 0; i < nn && rc == SN_OK; i++) {
         nodes[i].rule = &rules[i];
+        nodes[i].zsrc = i;
         br[i] = (BackwardRule){lrp_backward, &nodes[i]};
+    }
+    for (int i = 0; i < nn && rc == SN_OK; i++) {
         LayerKind k = m->nodes[i].kind;
-        if (k == LAYER_LINEAR || k == LAYER_CONV2D) rc = setup_weighted(&nodes[i], &m->nodes[i]);
+        if (k != LAYER_LINEAR && k != LAYER_CONV2D) continue;
+        if (canonize && bn_of[i] >= 0) {
+            rc = merge_batchnorm(&nodes[i], &m->nodes[i], &m->nodes[bn_of[i]]);
+            nodes[i].zsrc = bn_of[i];
+            nodes[bn_of[i]].rule = &pass; /* its relevance goes straight to the merged layer */
+        }
+        if (rc == SN_OK) rc = setup_weighted(&nodes[i], &m->nodes[i]);
     }
     if (rc == SN_OK) rc = tensor_init_like(out, x);
     float *d = NULL;
@@ -615,8 +671,9 @@ int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpR
         tensor_release(&logits);
     }
     free(d);
-    for (int i = 0; nodes && i < nn; i++) free(nodes[i].owned);
+    for (int i = 0; nodes && i < nn; i++) free(nodes[i].owned), free(nodes[i].merged);
     free(nodes);
+    free(bn_of);
     free(br);
     if (rc != SN_OK) tensor_release(out);
     return rc;

@@ -139,9 +139,18 @@ void lrp_composite_rules(const Model *m, LrpComposite c, const LrpParams *p, Lrp
  * low <= high). */
 int lrp_check_rules(const Model *m, const LrpRule *rules);
 
+/* Canonisation (zennit's MergeBatchNorm): a batch norm whose input is a
+ * linear/conv2d node feeding nothing else is folded into that layer
+ * (W' = a W, b' = a b + c for the eval map y = a x + c): the layer's rule
+ * then sees the merged weights and z = the batch norm's output, and the
+ * batch norm passes relevance through. bn_of[i] = the batch norm merged into
+ * node i, or -1; returns the number of pairs. */
+int lrp_canonize_pairs(const Model *m, int *bn_of);
+
 /* The input relevance (out: a new tensor shaped like x) with rules[i] at
- * node i (checked by lrp_check_rules). Chunked as attr.h says; bit-identical
- * for any chunk size and thread count. */
-int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpRule *rules, Tensor *out);
+ * node i (checked by lrp_check_rules), canonised when `canonize`. Chunked
+ * as attr.h says; bit-identical for any chunk size and thread count. */
+int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpRule *rules, int canonize,
+             Tensor *out);
 
 #endif

@@ -13,6 +13,9 @@
  *   epsilon 1e-6, stabilizer 1e-6, gamma 0.25, alpha 2, beta 1,
  *   low 0, high 1 (numbers, or tensors shaped like one sample of the layer's
  *   input): parameters of every rule that does not set its own
+ *   canonize   false: merge each batch norm into the linear/conv2d layer
+ *              before it (lrp_canonize_pairs); attr.lrp_rules then shows the
+ *              merged batch norms as "pass"
  * DeepLift options: baseline = "zeros" (default) | number | tensor (one
  * sample, or shaped like x). */
 #include <math.h>
@@ -27,7 +30,7 @@
 #include "lua/l_util.h"
 
 static const char *const lrp_extra[] = {"composite", "rules", "epsilon", "stabilizer", "gamma",
-                                        "alpha",     "beta",  "low",     "high",       NULL};
+                                        "alpha",     "beta",  "low",     "high",       "canonize", NULL};
 static const char *const node_keys[] = {"epsilon", "stabilizer", "gamma", "alpha", "beta", "low", "high", NULL};
 
 /* Raises "<where>: msg" (where = "option" for the option table, or
@@ -179,6 +182,16 @@ static LrpRule *parse_rules(lua_State *L, const Model *m, int opts, int fixed, c
         }
     }
     lua_settop(L, ud);
+    if (has && lua_getfield(L, opts, "canonize") != LUA_TNIL) {
+        if (!lua_isboolean(L, -1)) luaL_error(L, "option 'canonize': boolean expected, got %s", luaL_typename(L, -1));
+        if (lua_toboolean(L, -1)) { /* merged batch norms pass relevance on, whatever was asked */
+            int *bn_of = lua_newuserdatauv(L, sizeof(int) * (size_t)m->nnodes, 0);
+            lrp_canonize_pairs(m, bn_of);
+            for (int i = 0; i < m->nnodes; i++)
+                if (bn_of[i] >= 0) rules[bn_of[i]].kind = LRP_PASS;
+        }
+    }
+    lua_settop(L, ud);
     if (lrp_check_rules(m, rules) != SN_OK) l_raise(L);
     return rules;
 }
@@ -191,8 +204,9 @@ static int run_lrp(lua_State *L, int fixed, const char *fname) {
     AttrCall c;
     l_attr_args(L, &c, lrp_extra);
     LrpRule *rules = parse_rules(L, c.run.model, c.opts, fixed, fname); /* valid: checked above */
+    int canonize = l_optbool(L, c.opts, "canonize", 0);
     Tensor out;
-    if (attr_lrp(&c.run, c.x, c.targets, rules, &out) != SN_OK) return l_attr_fail(L, &c);
+    if (attr_lrp(&c.run, c.x, c.targets, rules, canonize, &out) != SN_OK) return l_attr_fail(L, &c);
     l_attr_push(L, &c, &out);
     return 1;
 }

@@ -194,6 +194,38 @@ T.case("composites resolve to the documented rule per node (LeNet, ResNet8)", fu
   end
 end)
 
+T.case("canonize: a batch norm merged into its conv equals the hand-merged model", function()
+  local function build(bn)
+    local layers = {{"conv", nn.conv2d(2, 4, 3, {padding = 1, bias = not bn})}}
+    if bn then layers[#layers + 1] = {"bn", nn.batchnorm2d(4)} end
+    for _, l in ipairs{{"relu", nn.relu()}, {"flatten", nn.flatten()}, {"fc", nn.linear(4 * 6 * 6, 3)}} do
+      layers[#layers + 1] = l
+    end
+    return nn.sequential(layers, {seed = 1, input_shape = {2, 6, 6}})
+  end
+  local m, h = seeded(build(true), 21), build(false)
+  local bn = m:layer("bn")
+  local a = bn.weight / (bn.running_var + 1e-5):sqrt()
+  h:layer("conv").weight:copy_(m:layer("conv").weight * a:reshape(4, 1, 1, 1))
+  h:layer("conv").bias:copy_(bn.bias - bn.running_mean * a)
+  h:layer("fc").weight:copy_(m:layer("fc").weight)
+  h:layer("fc").bias:copy_(m:layer("fc").bias)
+  local x = tensor.rand({3, 2, 6, 6}, {seed = 2, stream = "canon"}) * 2 - 1
+  T.near(m:forward(x), h:forward(x), 1e-5, "the two models agree")
+  for _, comp in ipairs{"epsilon", "epsilon_plus", "alpha2_beta1", "epsilon_gamma_box"} do
+    local got = attr.lrp(m, x, 1, {composite = comp, canonize = true, low = -1})
+    local want = attr.lrp(h, x, 1, {composite = comp, low = -1})
+    for i = 1, 3 do T.ok(rel_l2(got[i], want[i]) < 1e-5, comp .. " sample " .. i .. ": " .. rel_l2(got[i], want[i])) end
+    T.ok(not got:equal(attr.lrp(m, x, 1, {composite = comp, low = -1})), "canonize changes " .. comp)
+  end
+  local r8 = models.resnet8{seed = 1}
+  local rs = attr.lrp_rules(r8, {composite = "epsilon_plus", canonize = true})
+  for _, r in ipairs(rs) do
+    if r.type == "batchnorm2d" then T.eq(r.rule, "pass", r.name) end
+  end
+  T.errors(function() attr.lrp(r8, x, 1, {canonize = 1}) end, "option 'canonize'")
+end)
+
 T.case("DeepLift: summation to delta on relu networks", function()
   for _, mn in ipairs{"mlp", "resnet8"} do
     local m = seeded(models[mn]{seed = 0}, SEEDS[mn])
