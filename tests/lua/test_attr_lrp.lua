@@ -64,6 +64,32 @@ T.case("matches the PyTorch reference (1e-4 relative L2 per sample)", function()
   end
 end)
 
+T.case("every rule on one linear layer, computed by hand", function()
+  local m = nn.sequential({{"fc", nn.linear(3, 2)}}, {seed = 1, input_shape = {3}})
+  m:layer("fc").weight:copy_(tensor.from{{1, -2, 0.5}, {-1, 1, 2}})
+  m:layer("fc").bias:copy_(tensor.from{0.5, -0.25})
+  local x = tensor.from{{1, 2, -3}}
+  -- z = 1 - 4 - 1.5 + 0.5 = -4: the relevance starts as -4 at class 0
+  local cases = {
+    {{rules = {fc = {"epsilon", epsilon = 0}}}, {1, -4, -1.5}},
+    {{rules = {fc = {"epsilon", epsilon = 1}}}, {1 * 4 / 5, -4 * 4 / 5, -1.5 * 4 / 5}}, -- z - 1 = -5
+    {{composite = "alpha2_beta1"}, {-4 * 2 / 1.5, -4 * -(-4 / -5.5), -4 * -(-1.5 / -5.5)}},
+    {{composite = "alpha1_beta0"}, {-4 / 1.5, 0, 0}},
+    {{composite = "zplus"}, {8, 0, -12}},
+    {{composite = "gamma", gamma = 0.25}, {1.25, -4, -1.875}},
+    {{composite = "epsilon_gamma_box", low = -3, high = 3}, {-4 * 4 / 6, -4 * 2 / 6, 0}},
+    {{composite = "w_square"}, {-4 / 5.25, -16 / 5.25, -1 / 5.25}},
+    {{composite = "flat"}, {-4 / 3, -4 / 3, -4 / 3}},
+  }
+  for _, c in ipairs(cases) do
+    c[1].stabilizer = 0
+    local r = attr.lrp(m, x, 0, c[1])
+    T.near(r[1], tensor.from(c[2]), 1e-6, c[1].composite or "epsilon")
+  end
+  -- DeepLift on a linear model is (x - x_ref) times the weights
+  T.near(attr.deeplift(m, x, 1, {baseline = tensor.from{1, 1, 1}}), tensor.from{{0, 1, -8}}, 1e-6)
+end)
+
 -- LeNet without biases: the z-rule conserves the logit exactly
 local function lenet_nobias(seed)
   return nn.sequential({
