@@ -442,12 +442,18 @@ static int rule_weighted(const LrpNode *ln, const Node *n, const Tensor *xin, co
     int uses_neg = ln->rule->kind == LRP_ALPHA_BETA, has_neg = 0;
     if (uses_neg)
         for (int64_t i = 0; i < nin && !has_neg; i++) has_neg = x[i] < 0;
-    /* scratch: z, a second z, s [nout]; modified input, gradient [nin]; one sample in and out */
-    int64_t need = 3 * nout + (single ? 0 : 2 * nin) + G.in_row + G.out_row;
-    float *buf = malloc(sizeof(float) * (size_t)need);
+    /* scratch, only what the rule uses (big planes cost page faults):
+     * s [nout]; z [nout] unless z is an output; a second z [nout] when a
+     * group has several terms; the modified input [nin] for alpha-beta; the
+     * gradient of one term [nin] unless single; one sample in and out */
+    int multi = 0, mod_in = ln->rule->kind == LRP_ALPHA_BETA;
+    for (int gi = 0; gi < ln->ngroups; gi++) multi |= ln->g[gi].nterms > 1;
+    int64_t nz = ln->z_is_output ? 0 : nout, nz2 = multi ? nout : 0, nxm = mod_in ? nin : 0, nc = single ? 0 : nin;
+    int64_t nsample = single ? 0 : G.in_row + G.out_row;
+    float *buf = malloc(sizeof(float) * (size_t)(nout + nz + nz2 + nxm + nc + nsample));
     if (!buf) return sn_errorf("out of memory");
-    float *z = buf, *z2 = z + nout, *s = z2 + nout, *xm = s + nout, *c = single ? NULL : xm + nin;
-    float *one = single ? xm : c + nin, *one_out = one + G.in_row;
+    float *s = buf, *z = s + nout, *z2 = z + nz, *xm = z2 + nz2, *c = xm + nxm;
+    float *one = c + nc, *one_out = one + G.in_row;
     int rc = SN_OK;
     for (int gi = 0; gi < ln->ngroups && rc == SN_OK; gi++) {
         const Group *g = &ln->g[gi];
