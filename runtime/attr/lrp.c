@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "error.h"
-#include "nn/batchnorm.h"
 #include "nn/conv2d.h"
 #include "nn/linear.h"
 #include "nn/pool.h"
@@ -545,30 +544,58 @@ static int rule_pool(const LrpNode *ln, const Node *n, const Tensor *xin, const 
     return rc;
 }
 
+/* batch norm (eval, y = k x + c per channel) and add, each in one pass
+ * over its planes: the epsilon rule's quotient, times the weight and input. */
+typedef struct {
+    float *dx0, *dx1;
+    const float *x0, *x1, *r, *z, *k; /* k: per-channel scale (batch norm) */
+    int64_t c, s;                     /* channels, elements per channel plane */
+    float eps;
+} FusedJob;
+
+static int bn_range(void *ctx, int64_t lo, int64_t hi, int worker) {
+    (void)worker;
+    const FusedJob *j = ctx;
+    for (int64_t p = lo; p < hi; p++) { /* plane p = sample * C + channel */
+        const float k = j->k[p % j->c];
+        const int64_t o = p * j->s;
+        for (int64_t i = o; i < o + j->s; i++) j->dx0[i] = stab_div(j->r[i], j->z[i], j->eps) * k * j->x0[i];
+    }
+    return SN_OK;
+}
+
+static int add_range(void *ctx, int64_t lo, int64_t hi, int worker) {
+    (void)worker;
+    const FusedJob *j = ctx;
+    for (int64_t i = lo; i < hi; i++) {
+        float q = stab_div(j->r[i], j->z[i], j->eps);
+        j->dx0[i] += j->x0[i] * q;
+        j->dx1[i] += j->x1[i] * q;
+    }
+    return SN_OK;
+}
+
 static int rule_batchnorm(const LrpNode *ln, const Node *n, const Tensor *xin, const Tensor *out, const Tensor *R,
                           Tensor *din, int nthreads) {
-    int64_t cnt = tensor_numel(out), N = xin->shape[0], S = shape_numel(xin->ndim - 2, xin->shape + 2);
-    float *s = malloc(sizeof(float) * (size_t)cnt);
-    if (!s) return sn_errorf("out of memory");
-    int rc = ew(EW_STABDIV, s, tensor_data(R), tensor_data(out), ln->rule->epsilon, 0, cnt, nthreads);
-    if (rc == SN_OK)
-        rc = batchnorm_backward_eval(tensor_data(din), NULL, NULL, s, tensor_data(xin), tensor_data(&n->param[0]),
-                                     tensor_data(&n->buffer[0]), tensor_data(&n->buffer[1]), N, (int)xin->shape[1], S,
-                                     n->cfg.eps, nthreads);
-    if (rc == SN_OK) rc = ew(EW_MUL, tensor_data(din), tensor_data(xin), NULL, 0, 0, cnt, nthreads);
-    free(s);
+    int64_t N = xin->shape[0], C = xin->shape[1], S = shape_numel(xin->ndim - 2, xin->shape + 2);
+    float *k = malloc(sizeof(float) * (size_t)C);
+    if (!k) return sn_errorf("out of memory");
+    const float *g = tensor_data(&n->param[0]), *rv = tensor_data(&n->buffer[1]);
+    for (int64_t c = 0; c < C; c++) /* as batchnorm_backward_eval */
+        k[c] = (float)(1.0 / sqrt((double)rv[c] + (double)n->cfg.eps)) * g[c];
+    FusedJob j = {.dx0 = tensor_data(din), .x0 = tensor_data(xin), .r = tensor_data(R), .z = tensor_data(out),
+                  .k = k, .c = C, .s = S, .eps = ln->rule->epsilon};
+    int64_t grain = (16384 + S - 1) / S;
+    int rc = nn_parallel(nthreads, N * C, grain, bn_range, &j);
+    free(k);
     return rc;
 }
 
 static int rule_add(const LrpNode *ln, const Tensor *const *in, const Tensor *out, const Tensor *R, Tensor *const *din,
                     int nthreads) {
-    int64_t cnt = tensor_numel(out);
-    float *s = malloc(sizeof(float) * (size_t)cnt);
-    if (!s) return sn_errorf("out of memory");
-    int rc = ew(EW_STABDIV, s, tensor_data(R), tensor_data(out), ln->rule->epsilon, 0, cnt, nthreads);
-    for (int k = 0; k < 2 && rc == SN_OK; k++) rc = ew(EW_AXPY, tensor_data(din[k]), tensor_data(in[k]), s, 1, 0, cnt, nthreads);
-    free(s);
-    return rc;
+    FusedJob j = {.dx0 = tensor_data(din[0]), .dx1 = tensor_data(din[1]), .x0 = tensor_data(in[0]),
+                  .x1 = tensor_data(in[1]), .r = tensor_data(R), .z = tensor_data(out), .eps = ln->rule->epsilon};
+    return nn_parallel(nthreads, tensor_numel(out), 16384, add_range, &j);
 }
 
 static int lrp_backward(void *ctx, const Model *m, int node, const Tensor *const *in, const Tensor *output,
