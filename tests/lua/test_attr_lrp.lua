@@ -116,6 +116,50 @@ T.case("LRP-epsilon with epsilon -> 0 conserves the logit (bias-free)", function
   T.eq(r0:abs():max(), 0)
 end)
 
+-- every node kind the rules know, bias-free and with batch norm's shift at
+-- zero, so the z-rule conserves the score exactly
+local function zoo(seed)
+  local g = nn.graph{seed = seed, input_shape = {2, 8, 8}}
+  local h = g:add("conv", nn.conv2d(2, 4, 3, {padding = 1, bias = false}), g:input())
+  h = g:add("bn", nn.batchnorm2d(4), h)
+  h = g:add("lrelu", nn.leaky_relu(0.1), h)
+  local s = g:add("skip", nn.conv2d(2, 4, 1, {bias = false}), g:input())
+  h = g:add("add", nn.add(), h, s)
+  h = g:add("tanh", nn.tanh(), h)
+  h = g:add("avg", nn.avgpool2d(3, {stride = 2, padding = 1}), h)
+  h = g:add("max", nn.maxpool2d(2), h)
+  h = g:add("id", nn.identity(), h)
+  h = g:add("adapt", nn.adaptive_avgpool2d({1, 2}), h)
+  h = g:add("flatten", nn.flatten(), h)
+  h = g:add("drop", nn.dropout(0.3), h)
+  h = g:add("fc1", nn.linear(8, 6, {bias = false}), h)
+  h = g:add("bn1", nn.batchnorm1d(6), h)
+  h = g:add("sig", nn.sigmoid(), h)
+  h = g:add("fc2", nn.linear(6, 3, {bias = false}), h)
+  return g:build(g:add("softmax", nn.softmax(), h))
+end
+
+T.case("z-rule conserves the score through every node kind", function()
+  local m = zoo(5)
+  for _, name in ipairs{"bn", "bn1"} do
+    local l = m:layer(name)
+    l.weight:copy_(tensor.rand(l.weight:shape(), {seed = 1, stream = name}) + 0.5)
+    l.running_var:copy_(tensor.rand(l.weight:shape(), {seed = 2, stream = name}) + 0.5)
+  end
+  local x = tensor.randn({4, 2, 8, 8}, {seed = 3, stream = "zoo"})
+  local p = m:forward(x)
+  local rules = {maxpool2d = "proportional"}
+  for _, o in ipairs{{epsilon = 0, stabilizer = 0}, {epsilon = 0, stabilizer = 0, rules = rules}} do
+    local r = attr.lrp(m, x, 2, o)
+    for i = 1, 4 do T.near(r[i]:sum(), p[i][3], 1e-5 * p[i][3], "sample " .. i) end
+  end
+  -- a rule per node, and DeepLift through tanh, sigmoid and leaky relu
+  local rs = attr.lrp_rules(m)
+  T.eq(rs.tanh.rule, "pass"); T.eq(rs.drop.rule, "pass"); T.eq(rs.softmax.rule, "pass"); T.eq(rs.avg.rule, "epsilon")
+  T.eq(rs.adapt.rule, "epsilon")
+  T.eq(rs.bn1.rule, "epsilon"); T.eq(rs.max.rule, "winner_take_all")
+end)
+
 T.case("flat and w_square conserve the score with biases too; softmax starts from p_t", function()
   local m = models.lenet{seed = 4}
   local x = data.fashion_mnist{n = 3}
@@ -273,6 +317,23 @@ T.case("DeepLift: summation to delta on relu networks", function()
       end
     end
   end
+end)
+
+T.case("DeepLift: summation to delta through tanh, sigmoid, leaky relu", function()
+  local m = nn.sequential({{"flatten", nn.flatten()}, {"fc1", nn.linear(12, 8)}, {"tanh", nn.tanh()},
+    {"fc2", nn.linear(8, 8)}, {"sig", nn.sigmoid()}, {"fc3", nn.linear(8, 6)}, {"lrelu", nn.leaky_relu(0.2)},
+    {"fc4", nn.linear(6, 3)}}, {seed = 4, input_shape = {12}})
+  local x = tensor.randn({6, 12}, {seed = 1, stream = "dl"}) * 2
+  local b = tensor.randn({12}, {seed = 2, stream = "dl"})
+  local a, delta = attr.deeplift(m, x, 1, {baseline = b})
+  local lx, lb = m:forward(x), m:forward(b:reshape(1, 12))
+  for i = 1, 6 do
+    local df = lx[i][2] - lb[1][2]
+    T.near(a[i]:sum(), df, 1e-4 * math.abs(df) + 1e-6, "sample " .. i)
+    T.ok(math.abs(delta[i]) <= 1e-4 * math.abs(df) + 1e-6)
+  end
+  -- the baseline at x: attributions vanish
+  T.eq(attr.deeplift(m, x, 1, {baseline = x}):abs():max(), 0)
 end)
 
 T.case("bit-identical for any chunk size and thread count", function()
