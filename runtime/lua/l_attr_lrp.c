@@ -9,7 +9,9 @@
  * LRP options (besides the common ones, l_attr.h):
  *   composite  "epsilon" (default) | lrp_composite_list()
  *   rules      {<layer name or type> = "rule" | {"rule", <parameters>}}:
- *              overrides the composite; names win over types
+ *              overrides the composite; names win over types. A rule named
+ *              here takes opts.epsilon as its epsilon (pooling, batch norm
+ *              and add included: composites give those the stabilizer)
  *   epsilon 1e-6, stabilizer 1e-6, gamma 0.25, alpha 2, beta 1,
  *   low 0, high 1 (numbers, or tensors shaped like one sample of the layer's
  *   input): parameters of every rule that does not set its own
