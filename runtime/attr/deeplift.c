@@ -35,10 +35,18 @@ static int dl_range(void *ctx, int64_t lo, int64_t hi, int worker) {
         } else {
             float y = j->y[i];
             switch (j->kind) {
-            case LAYER_RELU: m = y > 0 ? 1.0f : 0.0f; break;
-            case LAYER_LEAKY_RELU: m = j->x[i] > 0 ? 1.0f : j->slope; break;
-            case LAYER_TANH: m = 1 - y * y; break;
-            default: m = y * (1 - y); break; /* sigmoid */
+            case LAYER_RELU:
+                m = y > 0 ? 1.0f : 0.0f;
+                break;
+            case LAYER_LEAKY_RELU:
+                m = j->x[i] > 0 ? 1.0f : j->slope;
+                break;
+            case LAYER_TANH:
+                m = 1 - y * y;
+                break;
+            default:
+                m = y * (1 - y);
+                break; /* sigmoid */
             }
         }
         j->dx[i] = j->dy[i] * m;
@@ -51,8 +59,8 @@ static int dl_rule(void *ctx, const Model *m, int node, const Tensor *const *in,
     const DlCtx *c = ctx;
     const Node *n = &m->nodes[node];
     const Tensor *xr = n->inputs[0] == MODEL_INPUT ? &c->ref_in : &c->ref[n->inputs[0]];
-    DlJob j = {n->kind,           n->cfg.slope,      tensor_data(d_in[0]),     tensor_data(d_out),
-               tensor_data(in[0]), tensor_data(xr), tensor_data(output), tensor_data(&c->ref[node])};
+    DlJob j = {n->kind,         n->cfg.slope,        tensor_data(d_in[0]),      tensor_data(d_out), tensor_data(in[0]),
+               tensor_data(xr), tensor_data(output), tensor_data(&c->ref[node])};
     return nn_parallel(nthreads, tensor_numel(output), 16384, dl_range, &j);
 }
 
@@ -100,7 +108,7 @@ int attr_deeplift(const AttrRun *r, const Tensor *x, const float *targets, const
         if (rc == SN_OK) tensor_share(&ctx.ref_in, &refx);
         if (rc == SN_OK) rc = model_forward(m, &part, &logits, r->nthreads);
         int64_t k = rc == SN_OK ? logits.shape[1] : 0;
-        if (rc == SN_OK) rc = attr_check_targets(targets + s, len, k);
+        if (rc == SN_OK && s == 0) rc = attr_check_targets(targets, n, k); /* all at once: sample numbers as given */
         if (rc == SN_OK && !d && !(d = malloc(sizeof(float) * (size_t)k))) rc = sn_errorf("out of memory");
         if (rc == SN_OK) rc = tensor_init_like(&g0, &logits);
         float *score = NULL;

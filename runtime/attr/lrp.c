@@ -81,14 +81,19 @@ const char *lrp_rule_name(const LrpRule *r) {
 int lrp_rule_applicable(LrpRuleKind k, LayerKind kind) {
     switch (kind) {
     case LAYER_LINEAR:
-    case LAYER_CONV2D: return k >= LRP_EPSILON && k <= LRP_W_SQUARE;
-    case LAYER_MAXPOOL2D: return k == LRP_WINNER_TAKE_ALL || k == LRP_PROPORTIONAL;
+    case LAYER_CONV2D:
+        return k >= LRP_EPSILON && k <= LRP_W_SQUARE;
+    case LAYER_MAXPOOL2D:
+        return k == LRP_WINNER_TAKE_ALL || k == LRP_PROPORTIONAL;
     case LAYER_AVGPOOL2D:
     case LAYER_ADAPTIVE_AVGPOOL2D:
-    case LAYER_ADD: return k == LRP_EPSILON;
+    case LAYER_ADD:
+        return k == LRP_EPSILON;
     case LAYER_BATCHNORM1D:
-    case LAYER_BATCHNORM2D: return k == LRP_EPSILON || k == LRP_PASS;
-    default: return k == LRP_PASS;
+    case LAYER_BATCHNORM2D:
+        return k == LRP_EPSILON || k == LRP_PASS;
+    default:
+        return k == LRP_PASS;
     }
 }
 
@@ -97,26 +102,31 @@ static const char *applicable_list(LayerKind kind) {
     case LAYER_LINEAR:
     case LAYER_CONV2D:
         return "epsilon, gamma, zplus, alpha_beta, alpha1_beta0, alpha2_beta1, zbox, flat, w_square";
-    case LAYER_MAXPOOL2D: return "winner_take_all, proportional";
+    case LAYER_MAXPOOL2D:
+        return "winner_take_all, proportional";
     case LAYER_AVGPOOL2D:
     case LAYER_ADAPTIVE_AVGPOOL2D:
-    case LAYER_ADD: return "epsilon";
+    case LAYER_ADD:
+        return "epsilon";
     case LAYER_BATCHNORM1D:
-    case LAYER_BATCHNORM2D: return "epsilon, pass";
-    default: return "pass";
+    case LAYER_BATCHNORM2D:
+        return "epsilon, pass";
+    default:
+        return "pass";
     }
 }
 
 static const char *const composite_names[LRP_COMPOSITE_COUNT] = {
-    "epsilon", "zplus",        "alpha1_beta0",      "alpha2_beta1",         "gamma",            "w_square",
-    "flat",    "epsilon_plus", "epsilon_gamma_box", "epsilon_alpha2_beta1", "epsilon_plus_flat"};
+    "epsilon",          "zplus", "alpha1_beta0", "alpha2_beta1",      "gamma",
+    "w_square",         "flat",  "epsilon_plus", "epsilon_gamma_box", "epsilon_alpha2_beta1",
+    "epsilon_plus_flat"};
 /* Rule of conv2d nodes, linear nodes and the first layer (NULL: by kind). */
-static const char *const comp_conv[LRP_COMPOSITE_COUNT] = {
-    "epsilon", "zplus", "alpha1_beta0", "alpha2_beta1", "gamma", "w_square", "flat", "zplus", "gamma", "alpha2_beta1",
-    "zplus"};
-static const char *const comp_linear[LRP_COMPOSITE_COUNT] = {
-    "epsilon", "zplus",   "alpha1_beta0", "alpha2_beta1", "gamma",  "w_square",
-    "flat",    "epsilon", "epsilon",      "epsilon",      "epsilon"};
+static const char *const comp_conv[LRP_COMPOSITE_COUNT] = {"epsilon", "zplus",        "alpha1_beta0", "alpha2_beta1",
+                                                           "gamma",   "w_square",     "flat",         "zplus",
+                                                           "gamma",   "alpha2_beta1", "zplus"};
+static const char *const comp_linear[LRP_COMPOSITE_COUNT] = {"epsilon", "zplus",    "alpha1_beta0", "alpha2_beta1",
+                                                             "gamma",   "w_square", "flat",         "epsilon",
+                                                             "epsilon", "epsilon",  "epsilon"};
 static const char *const comp_first[LRP_COMPOSITE_COUNT] = {
     [LRP_C_EPSILON_GAMMA_BOX] = "zbox", [LRP_C_EPSILON_PLUS_FLAT] = "flat"};
 
@@ -406,7 +416,8 @@ static int setup_weighted(LrpNode *ln, const Node *n) {
         for (int64_t i = 0; i < nw; i++) w1[i] = W[i] * W[i];
         ln->g[0].t[0] = (Term){IN_ONES, w1, NULL};
         break;
-    default: break;
+    default:
+        break;
     }
     return SN_OK;
 }
@@ -583,8 +594,14 @@ static int rule_batchnorm(const LrpNode *ln, const Node *n, const Tensor *xin, c
     const float *g = tensor_data(&n->param[0]), *rv = tensor_data(&n->buffer[1]);
     for (int64_t c = 0; c < C; c++) /* as batchnorm_backward_eval */
         k[c] = (float)(1.0 / sqrt((double)rv[c] + (double)n->cfg.eps)) * g[c];
-    FusedJob j = {.dx0 = tensor_data(din), .x0 = tensor_data(xin), .r = tensor_data(R), .z = tensor_data(out),
-                  .k = k, .c = C, .s = S, .eps = ln->rule->epsilon};
+    FusedJob j = {.dx0 = tensor_data(din),
+                  .x0 = tensor_data(xin),
+                  .r = tensor_data(R),
+                  .z = tensor_data(out),
+                  .k = k,
+                  .c = C,
+                  .s = S,
+                  .eps = ln->rule->epsilon};
     int64_t grain = (16384 + S - 1) / S;
     int rc = nn_parallel(nthreads, N * C, grain, bn_range, &j);
     free(k);
@@ -593,8 +610,13 @@ static int rule_batchnorm(const LrpNode *ln, const Node *n, const Tensor *xin, c
 
 static int rule_add(const LrpNode *ln, const Tensor *const *in, const Tensor *out, const Tensor *R, Tensor *const *din,
                     int nthreads) {
-    FusedJob j = {.dx0 = tensor_data(din[0]), .dx1 = tensor_data(din[1]), .x0 = tensor_data(in[0]),
-                  .x1 = tensor_data(in[1]), .r = tensor_data(R), .z = tensor_data(out), .eps = ln->rule->epsilon};
+    FusedJob j = {.dx0 = tensor_data(din[0]),
+                  .dx1 = tensor_data(din[1]),
+                  .x0 = tensor_data(in[0]),
+                  .x1 = tensor_data(in[1]),
+                  .r = tensor_data(R),
+                  .z = tensor_data(out),
+                  .eps = ln->rule->epsilon};
     return nn_parallel(nthreads, tensor_numel(out), 16384, add_range, &j);
 }
 
@@ -611,18 +633,24 @@ static int lrp_backward(void *ctx, const Model *m, int node, const Tensor *const
         pool_of(&g, n, LAYER_MAXPOOL2D, in[0]);
         return maxpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->saved), &g, nthreads);
     }
-    case LRP_PROPORTIONAL: return rule_pool(ln, n, in[0], output, d_out, d_in[0], nthreads);
+    case LRP_PROPORTIONAL:
+        return rule_pool(ln, n, in[0], output, d_out, d_in[0], nthreads);
     case LRP_EPSILON:
         switch (n->kind) {
         case LAYER_AVGPOOL2D:
-        case LAYER_ADAPTIVE_AVGPOOL2D: return rule_pool(ln, n, in[0], output, d_out, d_in[0], nthreads);
+        case LAYER_ADAPTIVE_AVGPOOL2D:
+            return rule_pool(ln, n, in[0], output, d_out, d_in[0], nthreads);
         case LAYER_BATCHNORM1D:
-        case LAYER_BATCHNORM2D: return rule_batchnorm(ln, n, in[0], output, d_out, d_in[0], nthreads);
-        case LAYER_ADD: return rule_add(ln, in, output, d_out, d_in, nthreads);
-        default: break; /* linear, conv2d */
+        case LAYER_BATCHNORM2D:
+            return rule_batchnorm(ln, n, in[0], output, d_out, d_in[0], nthreads);
+        case LAYER_ADD:
+            return rule_add(ln, in, output, d_out, d_in, nthreads);
+        default:
+            break; /* linear, conv2d */
         }
         return rule_weighted(ln, n, in[0], z, d_out, d_in[0], nthreads);
-    default: return rule_weighted(ln, n, in[0], z, d_out, d_in[0], nthreads);
+    default:
+        return rule_weighted(ln, n, in[0], z, d_out, d_in[0], nthreads);
     }
 }
 
@@ -647,8 +675,7 @@ int lrp_canonize_pairs(const Model *m, int *bn_of) {
 
 /* ---- the driver --------------------------------------------------------- */
 
-int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpRule *rules, int canonize,
-             Tensor *out) {
+int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpRule *rules, int canonize, Tensor *out) {
     Model *m = r->model;
     int nn = m->nnodes, rc = SN_OK;
     int64_t n = x->shape[0], row = tensor_row_numel(x);
@@ -688,7 +715,7 @@ int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpR
                            tensor_shape_str(&logits, b, sizeof b));
         }
         int64_t k = rc == SN_OK ? logits.shape[1] : 0;
-        if (rc == SN_OK) rc = attr_check_targets(targets + s, len, k);
+        if (rc == SN_OK && s == 0) rc = attr_check_targets(targets, n, k); /* all at once: sample numbers as given */
         if (rc == SN_OK && !d && !(d = malloc(sizeof(float) * (size_t)k))) rc = sn_errorf("out of memory");
         if (rc == SN_OK) rc = tensor_init_like(&r0, &logits);
         for (int64_t i = 0; i < len && rc == SN_OK; i++) {

@@ -90,11 +90,11 @@ typedef struct LrpRule {
 
 /* Parameters rules take when the caller does not set them per node. */
 typedef struct LrpParams {
-    float epsilon;    /* 1e-6 */
-    float stabilizer; /* 1e-6: denominators of the other rules, and pooling/bn/add under composites */
-    float gamma;      /* 0.25 */
+    float epsilon;     /* 1e-6 */
+    float stabilizer;  /* 1e-6: denominators of the other rules, and pooling/bn/add under composites */
+    float gamma;       /* 0.25 */
     float alpha, beta; /* 2, 1 (the general alpha_beta rule) */
-    float low, high;  /* 0, 1 */
+    float low, high;   /* 0, 1 */
     const Tensor *low_t, *high_t;
 } LrpParams;
 
@@ -150,7 +150,6 @@ int lrp_canonize_pairs(const Model *m, int *bn_of);
 /* The input relevance (out: a new tensor shaped like x) with rules[i] at
  * node i (checked by lrp_check_rules), canonised when `canonize`. Chunked
  * as attr.h says; bit-identical for any chunk size and thread count. */
-int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpRule *rules, int canonize,
-             Tensor *out);
+int attr_lrp(const AttrRun *r, const Tensor *x, const float *targets, const LrpRule *rules, int canonize, Tensor *out);
 
 #endif

@@ -31,8 +31,8 @@
 #include "lua/l_model.h"
 #include "lua/l_util.h"
 
-static const char *const lrp_extra[] = {"composite", "rules", "epsilon", "stabilizer", "gamma",
-                                        "alpha",     "beta",  "low",     "high",       "canonize", NULL};
+static const char *const lrp_extra[] = {"composite", "rules", "epsilon", "stabilizer", "gamma", "alpha",
+                                        "beta",      "low",   "high",    "canonize",   NULL};
 static const char *const node_keys[] = {"epsilon", "stabilizer", "gamma", "alpha", "beta", "low", "high", NULL};
 
 /* Raises "<where>: msg" (where = "option" for the option table, or
@@ -213,10 +213,18 @@ static int run_lrp(lua_State *L, int fixed, const char *fname) {
     return 1;
 }
 
-static int l_attr_lrp(lua_State *L) { return run_lrp(L, -1, "attr.lrp"); }
-static int l_attr_lrp_epsilon(lua_State *L) { return run_lrp(L, LRP_C_EPSILON, "attr.lrp_epsilon"); }
-static int l_attr_lrp_zplus(lua_State *L) { return run_lrp(L, LRP_C_ZPLUS, "attr.lrp_zplus"); }
-static int l_attr_lrp_epsilon_plus(lua_State *L) { return run_lrp(L, LRP_C_EPSILON_PLUS, "attr.lrp_epsilon_plus"); }
+static int l_attr_lrp(lua_State *L) {
+    return run_lrp(L, -1, "attr.lrp");
+}
+static int l_attr_lrp_epsilon(lua_State *L) {
+    return run_lrp(L, LRP_C_EPSILON, "attr.lrp_epsilon");
+}
+static int l_attr_lrp_zplus(lua_State *L) {
+    return run_lrp(L, LRP_C_ZPLUS, "attr.lrp_zplus");
+}
+static int l_attr_lrp_epsilon_plus(lua_State *L) {
+    return run_lrp(L, LRP_C_EPSILON_PLUS, "attr.lrp_epsilon_plus");
+}
 static int l_attr_lrp_epsilon_gamma_box(lua_State *L) {
     return run_lrp(L, LRP_C_EPSILON_GAMMA_BOX, "attr.lrp_epsilon_gamma_box");
 }

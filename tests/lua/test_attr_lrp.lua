@@ -383,6 +383,8 @@ T.case("bad input", function()
   T.errors(function() attr.lrp(m, x, 0, {composite = "epsilon_gamma_box", low = tensor.zeros(3, 3)}) end,
     "conv2d 'conv1'", "zbox", "9 elements")
   T.errors(function() attr.lrp(m, x, 12) end, "out of range")
+  T.errors(function() attr.lrp(m, x, {0, 12}, {batch_size = 1}) end, "target 12 (sample 2) out of range")
+  T.errors(function() attr.deeplift(m, x, {0, 12}, {batch_size = 1}) end, "target 12 (sample 2) out of range")
   T.errors(function() attr.deeplift(m, x, 0, {baseline = tensor.zeros(3)}) end, "option 'baseline'", "784")
   T.errors(function() attr.deeplift(m, x, 0, {baseline = "ones"}) end, "option 'baseline'")
   T.errors(function() attr.explain("lrp_rules", m, x, 0) end, "unknown attribution method 'lrp_rules'")
