@@ -154,8 +154,11 @@ static int l_attr_list(lua_State *L) {
 /* attr.explain(name, model, x, target, opts) */
 static int l_attr_explain(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
+    lua_pushfstring(L, "_%s", name);
+    int helper = lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL; /* attr.<helper> is not a method */
+    lua_pop(L, 1);
     lua_getfield(L, lua_upvalueindex(1), name);
-    if (!lua_isfunction(L, -1) || name[0] == '_') {
+    if (!lua_isfunction(L, -1) || name[0] == '_' || helper) {
         push_names(L, 0);
         return luaL_error(L, "unknown attribution method '%s' (known: %s)", name, lua_tostring(L, -1));
     }
@@ -166,7 +169,14 @@ static int l_attr_explain(lua_State *L) {
 
 int luaopen_sanity_attr(lua_State *L) {
     lua_newtable(L);
-    for (int f = 0; families[f]; f++) luaL_setfuncs(L, families[f], 0);
+    for (int f = 0; families[f]; f++) {
+        luaL_setfuncs(L, families[f], 0);
+        for (const luaL_Reg *r = families[f]; r->name; r++) /* helpers: "_name" is also attr.name */
+            if (r->name[0] == '_') {
+                lua_pushcfunction(L, r->func);
+                lua_setfield(L, -2, r->name + 1);
+            }
+    }
     lua_pushcfunction(L, l_attr_list);
     lua_setfield(L, -2, "list");
     lua_pushvalue(L, -1);

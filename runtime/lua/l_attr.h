@@ -15,7 +15,9 @@
  *   seed       the run seed: keys every random draw of the method
  * Method bindings live one family per file (l_attr_<family>.c) and export a
  * luaL_Reg array listed in L_ATTR_FAMILIES below; l_attr.c builds the `attr`
- * module (attr.list(), attr.explain(name, ...)) from them. */
+ * module (attr.list(), attr.explain(name, ...)) from them. An entry named
+ * "_name" is a helper, not a method: it becomes attr.name but is neither
+ * listed nor reachable through attr.explain (e.g. attr.lrp_rules). */
 #ifndef SANITY_L_ATTR_H
 #define SANITY_L_ATTR_H
 
@@ -48,7 +50,7 @@ void l_attr_push(lua_State *L, AttrCall *c, Tensor *raw);
 int l_attr_fail(lua_State *L, AttrCall *c);
 
 /* Method families: each file l_attr_<family>.c defines l_attr_<family>_funcs. */
-#define L_ATTR_FAMILIES(X) X(gradient)
+#define L_ATTR_FAMILIES(X) X(gradient) X(lrp)
 
 #define L_ATTR_DECLARE(family) extern const luaL_Reg l_attr_##family##_funcs[];
 L_ATTR_FAMILIES(L_ATTR_DECLARE)
