@@ -84,7 +84,7 @@ int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *
         Tensor out;
         if (forward_rows(r, x, s, len, &out) != SN_OK) return SN_ERR;
         int64_t k = out.shape[1];
-        int rc = attr_check_targets(targets + s, len, k);
+        int rc = s == 0 ? attr_check_targets(targets, n, k) : SN_OK; /* all at once: sample numbers as given */
         float *d = rc == SN_OK ? malloc(sizeof(float) * (size_t)k) : NULL;
         if (rc == SN_OK && !d) rc = sn_errorf("out of memory");
         for (int64_t i = 0; rc == SN_OK && i < len; i++)
@@ -120,7 +120,7 @@ int attr_gradient_rows(const AttrRun *r, const Tensor *x, const float *targets, 
         Tensor out, d_out, d_in = {0};
         if (forward_rows(r, x, s, len, &out) != SN_OK) goto fail;
         int64_t k = out.shape[1];
-        if (attr_check_targets(targets + s, len, k) != SN_OK || tensor_init_like(&d_out, &out) != SN_OK) {
+        if ((s == 0 && attr_check_targets(targets, n, k) != SN_OK) || tensor_init_like(&d_out, &out) != SN_OK) {
             tensor_release(&out);
             goto fail;
         }

@@ -91,6 +91,9 @@ T.case("dispatch and errors", function()
   T.errors(function() attr.gradient(lin, x, -1) end, "non-negative")
   T.errors(function() attr.gradient(lin, x, 1, {reduce = "median"}) end, "option 'reduce'", "sum, mean")
   T.errors(function() attr.gradient(lin, x, 1, {stepz = 3}) end, "unknown option 'stepz'")
+  -- the bad target is numbered in the batch, not in its chunk
+  T.errors(function() attr.gradient(lin, x, tensor.from{0, 1, 2, 0, 7}, {batch_size = 2}) end,
+    "target 7 (sample 5) out of range")
   T.errors(function() attr.gradient(lin, x, 1, {batch_size = 0}) end, "batch_size")
   T.errors(function() attr.gradient(nil, x, 1) end, "sanity.Model expected")
   T.errors(function() attr.gradient(lin, tensor.zeros(5, 1, 3, 3), 1) end, "linear 'fc'")
