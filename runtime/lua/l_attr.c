@@ -165,12 +165,22 @@ static int l_attr_explain(lua_State *L) {
 }
 
 int luaopen_sanity_attr(lua_State *L) {
-    lua_newtable(L);
-    for (int f = 0; families[f]; f++) luaL_setfuncs(L, families[f], 0);
-    lua_pushcfunction(L, l_attr_list);
-    lua_setfield(L, -2, "list");
-    lua_pushvalue(L, -1);
+    lua_newtable(L); /* the module */
+    lua_newtable(L); /* methods only: attr.explain's upvalue */
+    for (int f = 0; families[f]; f++)
+        for (const luaL_Reg *r = families[f]; r->name; r++) {
+            lua_pushcfunction(L, r->func);
+            if (r->name[0] == '_') { /* a helper: attr.<name without '_'> */
+                lua_setfield(L, -3, r->name + 1);
+                continue;
+            }
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -4, r->name);
+            lua_setfield(L, -2, r->name);
+        }
     lua_pushcclosure(L, l_attr_explain, 1);
     lua_setfield(L, -2, "explain");
+    lua_pushcfunction(L, l_attr_list);
+    lua_setfield(L, -2, "list");
     return 1;
 }
