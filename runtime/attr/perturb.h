@@ -96,7 +96,7 @@ int attr_lime(const AttrRun *r, const Tensor *x, const float *targets, const Lim
  * segment's variable from the weighted least squares. With every coalition
  * enumerated (exact, or n_samples >= 2^M - 2) the result equals the exact
  * Shapley values of the game v(S) = f(x on S, baseline elsewhere).
- * Needs n_samples >= min(2 (M - 1), 2^M - 2); exact needs M <= 24. */
+ * Needs n_samples >= min(2 (M - 1), 2^M - 2); exact needs M <= 20. */
 typedef struct KernelShapOptions {
     const Tensor *segments;
     Baseline baseline;
@@ -104,7 +104,7 @@ typedef struct KernelShapOptions {
     int exact;
     PerturbReport *report; /* may be NULL */
 } KernelShapOptions;
-#define KERNEL_SHAP_MAX_EXACT 24
+#define KERNEL_SHAP_MAX_EXACT 20
 int attr_kernel_shap(const AttrRun *r, const Tensor *x, const float *targets, const KernelShapOptions *o,
                      Tensor *out);
 

@@ -28,6 +28,7 @@
  * LIME and KernelSHAP log (sanity.log, silent with --quiet) when a
  * regression was singular and had to be regularized. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "attr/perturb.h"
@@ -234,11 +235,13 @@ static void report(lua_State *L, const char *method, const PerturbReport *r) {
     if (s && s->quiet) return;
     lua_getglobal(L, "sanity");
     if (lua_istable(L, -1) && lua_getfield(L, -1, "log") == LUA_TFUNCTION) {
-        lua_pushfstring(L,
-                        "warning: %s: the weighted regression of %d sample(s) was singular or ill-conditioned (first: "
-                        "sample %d); regularized with a ridge of %g (more n_samples%s help)",
-                        method, (int)r->nsingular, (int)r->first_singular + 1, r->ridge,
-                        strcmp(method, "lime") == 0 ? " or alpha > 0" : "");
+        char msg[320];
+        snprintf(msg, sizeof msg,
+                 "warning: %s: the weighted regression of %lld sample(s) was singular or ill-conditioned (first: "
+                 "sample %lld); regularized with a ridge of %.3g (more n_samples%s help)",
+                 method, (long long)r->nsingular, (long long)r->first_singular + 1, r->ridge,
+                 strcmp(method, "lime") == 0 ? " or alpha > 0" : "");
+        lua_pushstring(L, msg);
         lua_call(L, 1, 0);
         lua_pop(L, 1);
     } else {
