@@ -167,20 +167,24 @@ int attr_feature_ablation(const AttrRun *r, const Tensor *x, const float *target
 /* ---- RISE -------------------------------------------------------------------- */
 
 void rise_mask_from_grid(const uint8_t *grid, int64_t gh, int64_t gw, int64_t ch, int64_t cw, int64_t dy, int64_t dx,
-                         int64_t h, int64_t w, float *mask) {
+                         int64_t h, int64_t w, float *tmp, float *mask) {
+    /* separable: interpolate every grid row along x into tmp[gh][w], then rows along y */
+    for (int64_t x = 0; x < w; x++) {
+        double sx = ((double)(x + dx) + 0.5) / (double)cw - 0.5;
+        if (sx < 0) sx = 0;
+        int64_t x0 = (int64_t)sx, x1 = x0 + (x0 < gw - 1);
+        float lx = (float)(sx - (double)x0);
+        for (int64_t gy = 0; gy < gh; gy++)
+            tmp[gy * w + x] = (1 - lx) * grid[gy * gw + x0] + lx * grid[gy * gw + x1];
+    }
     for (int64_t y = 0; y < h; y++) {
         double sy = ((double)(y + dy) + 0.5) / (double)ch - 0.5;
         if (sy < 0) sy = 0;
         int64_t y0 = (int64_t)sy, y1 = y0 + (y0 < gh - 1);
-        double ly = sy - (double)y0;
-        const uint8_t *g0 = grid + y0 * gw, *g1 = grid + y1 * gw;
-        for (int64_t x = 0; x < w; x++) {
-            double sx = ((double)(x + dx) + 0.5) / (double)cw - 0.5;
-            if (sx < 0) sx = 0;
-            int64_t x0 = (int64_t)sx, x1 = x0 + (x0 < gw - 1);
-            double lx = sx - (double)x0;
-            mask[y * w + x] = (float)((1 - ly) * ((1 - lx) * g0[x0] + lx * g0[x1]) + ly * ((1 - lx) * g1[x0] + lx * g1[x1]));
-        }
+        float ly = (float)(sy - (double)y0);
+        const float *r0 = tmp + y0 * w, *r1 = tmp + y1 * w;
+        float *o = mask + y * w;
+        for (int64_t x = 0; x < w; x++) o[x] = (1 - ly) * r0[x] + ly * r1[x];
     }
 }
 
@@ -193,22 +197,22 @@ typedef struct {
     float *out;
 } RiseCtx;
 
-/* scratch: h*w mask floats, then gh*gw+2 uniforms, then gh*gw grid bytes */
+/* scratch: h*w mask floats, gh*w interpolated rows, gh*gw+2 uniforms, gh*gw grid bytes */
 static size_t rise_scratch(const RiseCtx *c) {
     int64_t g = c->gh * c->gw;
-    return sizeof(float) * (size_t)(c->h * c->w + g + 2) + (size_t)g;
+    return sizeof(float) * (size_t)(c->h * c->w + c->gh * c->w + g + 2) + (size_t)g;
 }
 
 static void rise_mask(const RiseCtx *c, int64_t i, int64_t d, void *scratch) {
     int64_t g = c->gh * c->gw;
-    float *mask = scratch, *u = mask + c->h * c->w;
+    float *mask = scratch, *tmp = mask + c->h * c->w, *u = tmp + c->gh * c->w;
     uint8_t *grid = (uint8_t *)(u + g + 2);
     rng_uniform(u, g + 2, c->seed, rng_stream("rise", (uint64_t)i, (uint64_t)d), 0);
     for (int64_t k = 0; k < g; k++) grid[k] = u[k] < c->o->p;
     int64_t dy = (int64_t)(u[g] * (float)c->o->cell[0]), dx = (int64_t)(u[g + 1] * (float)c->o->cell[1]);
     if (dy >= c->o->cell[0]) dy = c->o->cell[0] - 1;
     if (dx >= c->o->cell[1]) dx = c->o->cell[1] - 1;
-    rise_mask_from_grid(grid, c->gh, c->gw, c->o->cell[0], c->o->cell[1], dy, dx, c->h, c->w, mask);
+    rise_mask_from_grid(grid, c->gh, c->gw, c->o->cell[0], c->o->cell[1], dy, dx, c->h, c->w, tmp, mask);
 }
 
 static void rise_fill(const void *p, int64_t i, int64_t d, float *dst, void *scratch) {

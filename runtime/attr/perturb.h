@@ -129,8 +129,9 @@ int attr_rise(const AttrRun *r, const Tensor *x, const float *targets, const Ris
 int perturb_blur(const float *img, int64_t c, int64_t h, int64_t w, double sigma, float *out);
 
 /* One RISE mask from a grid[gh][gw] of 0/1: the grid upsampled to
- * (gh*ch) x (gw*cw) and cropped to mask[h][w] at offset (dy, dx). */
+ * (gh*ch) x (gw*cw) and cropped to mask[h][w] at offset (dy, dx), which
+ * must fit; tmp: gh*w floats of scratch. */
 void rise_mask_from_grid(const uint8_t *grid, int64_t gh, int64_t gw, int64_t ch, int64_t cw, int64_t dy, int64_t dx,
-                         int64_t h, int64_t w, float *mask);
+                         int64_t h, int64_t w, float *tmp, float *mask);
 
 #endif

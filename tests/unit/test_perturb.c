@@ -60,9 +60,9 @@ TEST(perturb_rise_mask_matches_torch_bilinear) {
         for (int j = 0; j < 6; j++) CHECK(fixture_attr(FIX, gname, an[j], &a[j]) == SN_OK);
         int64_t gh = grid.shape[0], gw = grid.shape[1], h = (int64_t)a[4], w = (int64_t)a[5];
         uint8_t *g = malloc((size_t)(gh * gw));
-        float *m = malloc(sizeof(float) * (size_t)(h * w));
+        float *m = malloc(sizeof(float) * (size_t)(h * w)), *tmp = malloc(sizeof(float) * (size_t)(gh * w));
         for (int64_t e = 0; e < gh * gw; e++) g[e] = tensor_data(&grid)[e] != 0;
-        rise_mask_from_grid(g, gh, gw, (int64_t)a[0], (int64_t)a[1], (int64_t)a[2], (int64_t)a[3], h, w, m);
+        rise_mask_from_grid(g, gh, gw, (int64_t)a[0], (int64_t)a[1], (int64_t)a[2], (int64_t)a[3], h, w, tmp, m);
         CHECK_EQ_INT(tensor_numel(&ref), h * w);
         double worst = 0;
         for (int64_t e = 0; e < h * w; e++) {
@@ -70,7 +70,7 @@ TEST(perturb_rise_mask_matches_torch_bilinear) {
             if (d > worst) worst = d;
         }
         CHECK_MSG(worst <= 1e-6, "%s: max |diff| %.3g", mname, worst);
-        free(g), free(m);
+        free(g), free(m), free(tmp);
         tensor_release(&grid), tensor_release(&ref);
     }
 }
