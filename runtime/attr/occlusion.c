@@ -71,10 +71,12 @@ int attr_occlusion(const AttrRun *r, const Tensor *x, const float *targets, cons
     float *fx = malloc(sizeof(float) * (size_t)n), *scores = malloc(sizeof(float) * (size_t)(n * np));
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(n + 1));
     int32_t *cover = calloc((size_t)(h * w), sizeof(int32_t));
-    int rc = fx && scores && off && cover ? SN_OK : sn_errorf("out of memory for %lld occlusion rows", (long long)(n * np));
+    int rc =
+        fx && scores && off && cover ? SN_OK : sn_errorf("out of memory for %lld occlusion rows", (long long)(n * np));
     if (rc == SN_OK) rc = make_baseline(r, &o->baseline, x, &base);
     if (rc == SN_OK) rc = attr_scores(r, x, targets, fx);
-    OccCtx c = {tensor_data(x), rc == SN_OK ? tensor_data(&base) : NULL, x->shape[1], h, w, nx, o, fx, scores, cover, NULL};
+    OccCtx c = {
+        tensor_data(x), rc == SN_OK ? tensor_data(&base) : NULL, x->shape[1], h, w, nx, o, fx, scores, cover, NULL};
     if (rc == SN_OK) {
         for (int64_t i = 0; i <= n; i++) off[i] = i * np;
         PerturbRows rows = {0, n, off, occ_fill, &c, 0};
@@ -147,7 +149,8 @@ int attr_feature_ablation(const AttrRun *r, const Tensor *x, const float *target
     }
     if (rc == SN_OK) rc = make_baseline(r, &o->baseline, x, &base);
     if (rc == SN_OK) rc = attr_scores(r, x, targets, fx);
-    AblCtx c = {tensor_data(x), rc == SN_OK ? tensor_data(&base) : NULL, tensor_row_numel(x), &sl, off, fx, scores, NULL};
+    AblCtx c = {
+        tensor_data(x), rc == SN_OK ? tensor_data(&base) : NULL, tensor_row_numel(x), &sl, off, fx, scores, NULL};
     if (rc == SN_OK) {
         PerturbRows rows = {0, n, off, abl_fill, &c, 0};
         rc = perturb_scores(r, x, targets, &rows, scores);
@@ -174,8 +177,7 @@ void rise_mask_from_grid(const uint8_t *grid, int64_t gh, int64_t gw, int64_t ch
         if (sx < 0) sx = 0;
         int64_t x0 = (int64_t)sx, x1 = x0 + (x0 < gw - 1);
         float lx = (float)(sx - (double)x0);
-        for (int64_t gy = 0; gy < gh; gy++)
-            tmp[gy * w + x] = (1 - lx) * grid[gy * gw + x0] + lx * grid[gy * gw + x1];
+        for (int64_t gy = 0; gy < gh; gy++) tmp[gy * w + x] = (1 - lx) * grid[gy * gw + x0] + lx * grid[gy * gw + x1];
     }
     for (int64_t y = 0; y < h; y++) {
         double sy = ((double)(y + dy) + 0.5) / (double)ch - 0.5;
@@ -256,8 +258,17 @@ int attr_rise(const AttrRun *r, const Tensor *x, const float *targets, const Ris
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(n + 1));
     int rc = scores && off ? SN_OK : sn_errorf("out of memory for %lld RISE rows", (long long)(n * nm));
     if (rc == SN_OK) rc = make_baseline(r, &o->baseline, x, &base);
-    RiseCtx c = {tensor_data(x), rc == SN_OK ? tensor_data(&base) : NULL, x->shape[1], h, w,
-                 (h + o->cell[0] - 1) / o->cell[0] + 1, (w + o->cell[1] - 1) / o->cell[1] + 1, o, r->seed, scores, NULL};
+    RiseCtx c = {tensor_data(x),
+                 rc == SN_OK ? tensor_data(&base) : NULL,
+                 x->shape[1],
+                 h,
+                 w,
+                 (h + o->cell[0] - 1) / o->cell[0] + 1,
+                 (w + o->cell[1] - 1) / o->cell[1] + 1,
+                 o,
+                 r->seed,
+                 scores,
+                 NULL};
     if (rc == SN_OK) {
         for (int64_t i = 0; i <= n; i++) off[i] = i * nm;
         PerturbRows rows = {0, n, off, rise_fill, &c, rise_scratch(&c)};

@@ -19,10 +19,10 @@
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
 extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda, double *b,
                     const int *ldb, int *info, size_t uplo_len);
-extern void dpocon_(const char *uplo, const int *n, const double *a, const int *lda, const double *anorm,
-                    double *rcond, double *work, int *iwork, int *info, size_t uplo_len);
-extern double dlansy_(const char *norm, const char *uplo, const int *n, const double *a, const int *lda,
-                      double *work, size_t norm_len, size_t uplo_len);
+extern void dpocon_(const char *uplo, const int *n, const double *a, const int *lda, const double *anorm, double *rcond,
+                    double *work, int *iwork, int *info, size_t uplo_len);
+extern double dlansy_(const char *norm, const char *uplo, const int *n, const double *a, const int *lda, double *work,
+                      size_t norm_len, size_t uplo_len);
 
 /* ---- baselines ---------------------------------------------------------- */
 
@@ -175,8 +175,10 @@ static int fill_task(void *p, int64_t t, int worker) {
     int64_t g = c->start + lo, s = 0, e = pr->n;
     while (s + 1 < e) { /* last sample whose first row is <= g */
         int64_t mid = (s + e) / 2;
-        if (pr->off[mid] <= g) s = mid;
-        else e = mid;
+        if (pr->off[mid] <= g)
+            s = mid;
+        else
+            e = mid;
     }
     for (int64_t j = lo; j < hi; j++, g++) {
         while (g >= pr->off[s + 1]) s++;
@@ -200,7 +202,8 @@ int perturb_scores(const AttrRun *r, const Tensor *x, const float *targets, cons
     size_t sstride = (rows->scratch + 63) & ~(size_t)63; /* per worker, aligned */
     char *scratch = rows->scratch ? malloc(sstride * (size_t)nth) : NULL;
     int rc = SN_OK;
-    if (!tg || (rows->scratch && !scratch)) rc = sn_errorf("out of memory for a chunk of %lld perturbed rows", (long long)chunk);
+    if (!tg || (rows->scratch && !scratch))
+        rc = sn_errorf("out of memory for a chunk of %lld perturbed rows", (long long)chunk);
     int64_t s_idx = 0;
     for (int64_t start = 0; rc == SN_OK && start < total; start += chunk) {
         int64_t len = total - start < chunk ? total - start : chunk;

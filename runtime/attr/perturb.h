@@ -81,8 +81,8 @@ typedef struct LimeOptions {
     const Tensor *segments;
     Baseline baseline;
     int64_t n_samples;
-    double kernel_width; /* > 0 */
-    double alpha;        /* >= 0 */
+    double kernel_width;   /* > 0 */
+    double alpha;          /* >= 0 */
     PerturbReport *report; /* may be NULL */
 } LimeOptions;
 int attr_lime(const AttrRun *r, const Tensor *x, const float *targets, const LimeOptions *o, Tensor *out);
@@ -105,8 +105,7 @@ typedef struct KernelShapOptions {
     PerturbReport *report; /* may be NULL */
 } KernelShapOptions;
 #define KERNEL_SHAP_MAX_EXACT 20
-int attr_kernel_shap(const AttrRun *r, const Tensor *x, const float *targets, const KernelShapOptions *o,
-                     Tensor *out);
+int attr_kernel_shap(const AttrRun *r, const Tensor *x, const float *targets, const KernelShapOptions *o, Tensor *out);
 
 /* RISE: n_masks random masks per sample: a grid of ceil(H/cell)+1 x
  * ceil(W/cell)+1 cells, each 1 with probability p, upsampled bilinearly

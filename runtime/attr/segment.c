@@ -56,16 +56,21 @@ static int64_t enforce_connectivity(int32_t *labels, int64_t h, int64_t w, int64
         if (nl[p] >= 0) continue;
         int64_t y = p / w, x = p % w;
         int32_t adj = -1;
-        if (y > 0 && nl[p - w] >= 0) adj = nl[p - w];
-        else if (x > 0 && nl[p - 1] >= 0) adj = nl[p - 1];
-        else if (x + 1 < w && nl[p + 1] >= 0) adj = nl[p + 1];
-        else if (y + 1 < h && nl[p + w] >= 0) adj = nl[p + w];
+        if (y > 0 && nl[p - w] >= 0)
+            adj = nl[p - w];
+        else if (x > 0 && nl[p - 1] >= 0)
+            adj = nl[p - 1];
+        else if (x + 1 < w && nl[p + 1] >= 0)
+            adj = nl[p + 1];
+        else if (y + 1 < h && nl[p + w] >= 0)
+            adj = nl[p + w];
         int64_t head = 0, tail = 0;
         nl[p] = next;
         queue[tail++] = (int32_t)p;
         while (head < tail) {
             int64_t q = queue[head++], qy = q / w, qx = q % w;
-            int64_t nb[4] = {qy > 0 ? q - w : -1, qx > 0 ? q - 1 : -1, qx + 1 < w ? q + 1 : -1, qy + 1 < h ? q + w : -1};
+            int64_t nb[4] = {qy > 0 ? q - w : -1, qx > 0 ? q - 1 : -1, qx + 1 < w ? q + 1 : -1,
+                             qy + 1 < h ? q + w : -1};
             for (int k = 0; k < 4; k++) {
                 int64_t r = nb[k];
                 if (r >= 0 && nl[r] < 0 && labels[r] == labels[p]) {

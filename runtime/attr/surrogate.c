@@ -38,7 +38,9 @@ typedef struct Sur {
     float *scores, *out;
 } Sur;
 
-static int64_t two_pow_minus_2(int64_t m) { return ((int64_t)1 << m) - 2; }
+static int64_t two_pow_minus_2(int64_t m) {
+    return ((int64_t)1 << m) - 2;
+}
 
 static int shap_full(const Sur *s, int64_t m) {
     return s->exact || (m <= 40 && s->n_samples >= two_pow_minus_2(m));
@@ -84,11 +86,11 @@ static int lime_generate(const Sur *s, int64_t i, int64_t m, uint8_t *z, double 
 /* ---- KernelSHAP draws (the shap package's KernelExplainer scheme) -------- */
 
 typedef struct {
-    int64_t m, n;     /* segments, rows so far */
-    uint8_t *z;       /* [rows][m] */
-    double *w;        /* [rows] */
-    int32_t *table;   /* open addressing over rows of the random part, -1 = empty */
-    uint64_t mask;    /* table size - 1 */
+    int64_t m, n;   /* segments, rows so far */
+    uint8_t *z;     /* [rows][m] */
+    double *w;      /* [rows] */
+    int32_t *table; /* open addressing over rows of the random part, -1 = empty */
+    uint64_t mask;  /* table size - 1 */
 } Coalitions;
 
 static uint64_t hash_bytes(const uint8_t *p, int64_t n) {
@@ -240,7 +242,8 @@ static int generate_task(void *p, int64_t t, int worker) {
     int64_t i = s->first + t, m = s->sl.count[i];
     uint8_t *z = s->z + s->zoff[t];
     double *w = s->w + s->woff[t];
-    return s->kind == SUR_LIME ? lime_generate(s, i, m, z, w, &s->nrows[t]) : shap_generate(s, i, m, z, w, &s->nrows[t]);
+    return s->kind == SUR_LIME ? lime_generate(s, i, m, z, w, &s->nrows[t])
+                               : shap_generate(s, i, m, z, w, &s->nrows[t]);
 }
 
 static void sur_fill(const void *p, int64_t i, int64_t d, float *dst, void *scratch) {
@@ -325,7 +328,8 @@ static int run_group(Sur *s, const Tensor *x, const float *targets, PerturbRepor
         s->z = malloc((size_t)(s->zoff[n] ? s->zoff[n] : 1));
         s->w = malloc(sizeof(double) * (size_t)(s->woff[n] ? s->woff[n] : 1));
         s->scores = malloc(sizeof(float) * (size_t)(s->woff[n] ? s->woff[n] : 1));
-        if (!s->z || !s->w || !s->scores) rc = sn_errorf("out of memory for %lld perturbation rows", (long long)s->woff[n]);
+        if (!s->z || !s->w || !s->scores)
+            rc = sn_errorf("out of memory for %lld perturbation rows", (long long)s->woff[n]);
     }
     if (rc == SN_OK) rc = parallel_for(s->r->nthreads, n, generate_task, s);
     if (rc == SN_OK) {
@@ -419,8 +423,7 @@ int attr_lime(const AttrRun *r, const Tensor *x, const float *targets, const Lim
     return surrogate(&s, x, targets, o->segments, &o->baseline, o->report, out);
 }
 
-int attr_kernel_shap(const AttrRun *r, const Tensor *x, const float *targets, const KernelShapOptions *o,
-                     Tensor *out) {
+int attr_kernel_shap(const AttrRun *r, const Tensor *x, const float *targets, const KernelShapOptions *o, Tensor *out) {
     Sur s = {.kind = SUR_SHAP, .r = r, .n_samples = o->n_samples, .exact = o->exact};
     return surrogate(&s, x, targets, o->segments, &o->baseline, o->report, out);
 }

@@ -20,10 +20,12 @@
  *   baseline   0 (default) | a number | "blur" | "mean" | a tensor shaped
  *              like x or like one sample: what removed elements become
  *   blur_sigma 2: the Gaussian's standard deviation (pixels) for "blur"
- *   segments   (feature_ablation, lime, kernel_shap) a tensor of ids
- *              ([N or 1, 1, H, W] for images, or one id per element), or a
- *              table of attr.segments options; default: a grid of 4 x 4
- *              cells for images, one segment per element otherwise.
+ *   segments   (feature_ablation, lime, kernel_shap) a tensor of ids: per
+ *              sample when its first dimension is N ([N, 1, H, W], [N, H, W]
+ *              or [N, C, H, W] for one id per element), else one
+ *              segmentation for every sample ([1, 1, H, W], [H, W], ...);
+ *              or a table of attr.segments options; default: a grid of
+ *              4 x 4 cells for images, one segment per element otherwise.
  * Results are shaped like x (segment values painted over all channels).
  * LIME and KernelSHAP log (sanity.log, silent with --quiet) when a
  * regression was singular and had to be regularized. */
@@ -40,8 +42,8 @@
 #define OPTS 4 /* stack index of the option table of attr.<method>(model, x, target, opts) */
 
 static const char *const segment_kinds[] = {"grid", "slic", NULL};
-static const char *const segment_keys[] = {"kind", "cell", "n_segments", "compactness", "max_iter",
-                                           "connectivity", "min_size_factor", NULL};
+static const char *const segment_keys[] = {"kind",     "cell",         "n_segments",      "compactness",
+                                           "max_iter", "connectivity", "min_size_factor", NULL};
 
 /* ---- option helpers ----------------------------------------------------- */
 
@@ -73,7 +75,8 @@ static void opt_pair(lua_State *L, int idx, const char *name, int64_t def0, int6
 static void check_images(lua_State *L, const Tensor *x, const char *what) {
     if (x->ndim != 4) {
         char s[128];
-        luaL_argerror(L, 2, lua_pushfstring(L, "%s needs images [N, C, H, W], got %s", what, tensor_shape_str(x, s, sizeof s)));
+        luaL_argerror(
+            L, 2, lua_pushfstring(L, "%s needs images [N, C, H, W], got %s", what, tensor_shape_str(x, s, sizeof s)));
     }
 }
 
@@ -82,8 +85,9 @@ static void check_window(lua_State *L, int idx, const char *name, const int64_t 
     if (v[0] < 1 || v[1] < 1)
         l_opterror(L, idx, name, lua_pushfstring(L, "sizes must be >= 1, got %d x %d", (int)v[0], (int)v[1]));
     if (v[0] > x->shape[2] || v[1] > x->shape[3])
-        l_opterror(L, idx, name, lua_pushfstring(L, "%d x %d is larger than the %d x %d image", (int)v[0], (int)v[1],
-                                                 (int)x->shape[2], (int)x->shape[3]));
+        l_opterror(L, idx, name,
+                   lua_pushfstring(L, "%d x %d is larger than the %d x %d image", (int)v[0], (int)v[1],
+                                   (int)x->shape[2], (int)x->shape[3]));
 }
 
 /* Segmentation options of the table at idx, validated against x. */
@@ -102,8 +106,8 @@ static void segment_opts(lua_State *L, int idx, const Tensor *x, SegmentOptions 
     if (o->slic.n_segments < 1) l_opterror(L, idx, "n_segments", "must be >= 1");
     if (o->slic.n_segments > h * w)
         l_opterror(L, idx, "n_segments",
-                   lua_pushfstring(L, "%d is more segments than the %d pixels of a %d x %d image", (int)o->slic.n_segments,
-                                   (int)(h * w), (int)h, (int)w));
+                   lua_pushfstring(L, "%d is more segments than the %d pixels of a %d x %d image",
+                                   (int)o->slic.n_segments, (int)(h * w), (int)h, (int)w));
     if (!(o->slic.compactness > 0) || !isfinite(o->slic.compactness)) l_opterror(L, idx, "compactness", "must be > 0");
     if (o->slic.max_iter < 1) l_opterror(L, idx, "max_iter", "must be >= 1");
     if (!(o->slic.min_size_factor >= 0 && o->slic.min_size_factor <= 1))
@@ -136,7 +140,8 @@ static void parse_baseline(lua_State *L, const Tensor *x, Parsed *p) {
         } else if (strcmp(s, "mean") == 0) {
             p->baseline.kind = BASELINE_MEAN;
         } else {
-            l_opterror(L, OPTS, "baseline", lua_pushfstring(L, "unknown value '%s' (a number, \"blur\", \"mean\" or a tensor)", s));
+            l_opterror(L, OPTS, "baseline",
+                       lua_pushfstring(L, "unknown value '%s' (a number, \"blur\", \"mean\" or a tensor)", s));
         }
     } else if (t != LUA_TNIL) {
         Tensor *b = l_testtensor(L, -1);
@@ -145,8 +150,8 @@ static void parse_baseline(lua_State *L, const Tensor *x, Parsed *p) {
         if (n != row && n != x->shape[0] * row) {
             char a[128], s[128];
             l_opterror(L, OPTS, "baseline",
-                       lua_pushfstring(L, "tensor %s fits neither x %s nor one of its samples", tensor_shape_str(b, s, sizeof s),
-                                       tensor_shape_str(x, a, sizeof a)));
+                       lua_pushfstring(L, "tensor %s fits neither x %s nor one of its samples",
+                                       tensor_shape_str(b, s, sizeof s), tensor_shape_str(x, a, sizeof a)));
         }
         p->baseline.kind = BASELINE_TENSOR;
         p->baseline_t = b;
@@ -166,19 +171,23 @@ static void parse_segments(lua_State *L, const Tensor *x, Parsed *p) {
         p->segments_table = 1;
     } else if (t != LUA_TNIL) {
         Tensor *s = l_testtensor(L, -1);
-        if (!s || !s->storage) l_opterror(L, OPTS, "segments", "a tensor of segment ids or a table of attr.segments options expected");
+        if (!s || !s->storage)
+            l_opterror(L, OPTS, "segments", "a tensor of segment ids or a table of attr.segments options expected");
         int64_t row = tensor_row_numel(x), n = x->shape[0], c = x->ndim >= 3 ? x->shape[1] : 1, k = tensor_numel(s);
-        if (k != row && k != row / c && k != n * row && k != n * (row / c)) {
+        int per_sample = n > 1 && s->shape[0] == n && (k == n * row || k == n * (row / c));
+        if (!per_sample && k != row && k != row / c) {
             char a[128], b[128];
             l_opterror(L, OPTS, "segments",
-                       lua_pushfstring(L, "ids %s fit neither x %s (one id per element or per position, for one or every sample)",
-                                       tensor_shape_str(s, b, sizeof b), tensor_shape_str(x, a, sizeof a)));
+                       lua_pushfstring(
+                           L, "ids %s fit neither x %s (one id per element or per position, for one or every sample)",
+                           tensor_shape_str(s, b, sizeof b), tensor_shape_str(x, a, sizeof a)));
         }
         const float *v = tensor_data(s);
         for (int64_t i = 0; i < k; i++)
             if (!(v[i] >= 0 && v[i] < 16777216.0f) || v[i] != floorf(v[i]))
                 l_opterror(L, OPTS, "segments",
-                           lua_pushfstring(L, "ids must be non-negative integers, found %f at element %d", (double)v[i], (int)i + 1));
+                           lua_pushfstring(L, "ids must be non-negative integers, found %f at element %d", (double)v[i],
+                                           (int)i + 1));
         p->segments_t = s;
     }
     lua_pop(L, 1);
@@ -198,7 +207,7 @@ static const Tensor *resolve_segments(lua_State *L, AttrCall *c, const Parsed *p
     int64_t row = tensor_row_numel(x), n = x->shape[0];
     if (p->segments_t) {
         int64_t k = tensor_numel(p->segments_t), c1 = x->ndim >= 3 ? x->shape[1] : 1;
-        int per_sample = n > 1 && (k == n * row || k == n * (row / c1));
+        int per_sample = n > 1 && p->segments_t->shape[0] == n && (k == n * row || k == n * (row / c1));
         int64_t shape[2] = {per_sample ? n : 1, per_sample ? k / n : k};
         Tensor v;
         if (tensor_reshape(&v, p->segments_t, 2, shape) != SN_OK) l_attr_fail(L, c);
@@ -290,7 +299,8 @@ static int l_attr_occlusion(lua_State *L) {
     opt_pair(L, OPTS, "stride", o.patch[0] / 2 > 1 ? o.patch[0] / 2 : 1, o.patch[1] / 2 > 1 ? o.patch[1] / 2 : 1,
              o.stride);
     if (o.stride[0] < 1 || o.stride[1] < 1)
-        l_opterror(L, OPTS, "stride", lua_pushfstring(L, "must be >= 1, got %d x %d", (int)o.stride[0], (int)o.stride[1]));
+        l_opterror(L, OPTS, "stride",
+                   lua_pushfstring(L, "must be >= 1, got %d x %d", (int)o.stride[0], (int)o.stride[1]));
     AttrCall c;
     l_attr_args(L, &c, occlusion_opts);
     resolve_baseline(L, &c, &p);
@@ -318,7 +328,8 @@ static int l_attr_feature_ablation(lua_State *L) {
     return 1;
 }
 
-static const char *const lime_opts[] = {"segments", "baseline", "blur_sigma", "n_samples", "kernel_width", "alpha", NULL};
+static const char *const lime_opts[] = {"segments",     "baseline", "blur_sigma", "n_samples",
+                                        "kernel_width", "alpha",    NULL};
 
 static int l_attr_lime(lua_State *L) {
     Tensor *x = l_checktensor(L, 2);
@@ -352,7 +363,8 @@ static int l_attr_kernel_shap(lua_State *L) {
     parse_baseline(L, x, &p);
     parse_segments(L, x, &p);
     PerturbReport rep;
-    KernelShapOptions o = {.n_samples = opt_count(L, "n_samples", 1000), .exact = l_optbool(L, OPTS, "exact", 0), .report = &rep};
+    KernelShapOptions o = {
+        .n_samples = opt_count(L, "n_samples", 1000), .exact = l_optbool(L, OPTS, "exact", 0), .report = &rep};
     AttrCall c;
     l_attr_args(L, &c, shap_opts);
     resolve_baseline(L, &c, &p);

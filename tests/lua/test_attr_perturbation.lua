@@ -242,6 +242,17 @@ T.case("grid segments and user ids", function()
   -- ids need not be consecutive; one segmentation may serve every sample
   local ids = g[1] * 10 + 5                            -- [1, 28, 28]
   T.ok(attr.feature_ablation(lin, x, t, {segments = ids}):equal(attr.feature_ablation(lin, x, t, {segments = g})))
+  -- one segment: KernelSHAP gives f(x) - f(baseline) everywhere, without sampling
+  local one = attr.kernel_shap(lin, x, t, {segments = tensor.zeros(28, 28), n_samples = 1})
+  local d = lin:forward(x) - lin:forward(tensor.zeros(3, 1, 28, 28))
+  for i = 1, 3 do T.near(one[i], tensor.full({1, 28, 28}, d[i][t + 1]), 1e-6) end
+  -- per-element ids for 3-channel images, [1, C, H, W]: shared by the samples
+  local x3 = tensor.rand({3, 3, 6, 6}, {seed = 2})
+  local m3 = nn.sequential({nn.flatten(), nn.linear(108, 2)}, {seed = 2, input_shape = {3, 6, 6}})
+  local per_elem = tensor.arange(0, 108):reshape(1, 3, 6, 6)
+  local fe = attr.feature_ablation(m3, x3, 1, {segments = per_elem})
+  local w3 = m3:layer(2).weight[2]
+  for i = 1, 3 do T.near(fe[i]:reshape(108), x3[i]:reshape(108) * w3, 1e-6) end
   -- non-image inputs: one segment per feature by default
   local m = models.mlp{seed = 1}
   local xf = x:reshape(3, 784)

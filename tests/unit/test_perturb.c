@@ -135,8 +135,10 @@ TEST(perturb_slic_follows_edges_connected_deterministic) {
     int straddle = 0;
     for (int64_t p = 0; p < h * w; p++) {
         int s = img[p] > 0.5f;
-        if (side[a[p]] < 0) side[a[p]] = s;
-        else straddle += side[a[p]] != s;
+        if (side[a[p]] < 0)
+            side[a[p]] = s;
+        else
+            straddle += side[a[p]] != s;
     }
     CHECK_MSG(straddle == 0, "%d pixels on the wrong side of the edge", straddle);
     /* without connectivity enforcement labels are still consecutive */
