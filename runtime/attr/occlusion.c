@@ -258,6 +258,7 @@ int attr_rise(const AttrRun *r, const Tensor *x, const float *targets, const Ris
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(n + 1));
     int rc = scores && off ? SN_OK : sn_errorf("out of memory for %lld RISE rows", (long long)(n * nm));
     if (rc == SN_OK) rc = make_baseline(r, &o->baseline, x, &base);
+    if (rc == SN_OK) rc = attr_scores(r, x, targets, scores); /* checks the targets, naming the sample */
     RiseCtx c = {tensor_data(x),
                  rc == SN_OK ? tensor_data(&base) : NULL,
                  x->shape[1],

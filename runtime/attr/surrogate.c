@@ -388,11 +388,13 @@ static int surrogate(Sur *s, const Tensor *x, const float *targets, const Tensor
     rc = check_budget(s, n);
     if (rc == SN_OK) rc = tensor_init_like(&base, x);
     if (rc == SN_OK) rc = perturb_baseline(b, x, s->r->nthreads, tensor_data(&base));
-    if (rc == SN_OK && s->kind == SUR_SHAP) {
+    /* f(x) and f(baseline): KernelSHAP's constraint; for LIME, f(x) only
+     * checks the targets first, so a bad one is named by its sample */
+    if (rc == SN_OK) {
         fx = malloc(sizeof(float) * (size_t)(2 * n));
         if (!fx) rc = sn_errorf("out of memory");
         if (rc == SN_OK) rc = attr_scores(s->r, x, targets, fx);
-        if (rc == SN_OK) rc = attr_scores(s->r, &base, targets, fx + n);
+        if (rc == SN_OK && s->kind == SUR_SHAP) rc = attr_scores(s->r, &base, targets, fx + n);
         s->fx = fx, s->fb = fx + n;
     }
     if (rc == SN_OK) rc = tensor_init_like(out, x);

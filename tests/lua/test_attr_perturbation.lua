@@ -336,6 +336,9 @@ T.case("bad input", function()
   T.errors(function() attr.rise(m, x, 0, {cell = 40}) end, "option 'cell'", "larger")
   T.errors(function() attr.rise(m, x, 0, {n_mask = 4}) end, "unknown option 'n_mask'")
   T.errors(function() attr.explain("segments", m, x, 0) end, "unknown attribution method 'segments'")
+  for _, meth in ipairs{"occlusion", "feature_ablation", "lime", "kernel_shap", "rise"} do
+    T.errors(function() attr[meth](m, x, {0, 1, 12}) end, "target 12 (sample 3) out of range for 10 classes")
+  end
   -- a kernel error restores the model's training mode
   m:train()
   T.errors(function() attr.kernel_shap(m, x, 0, {n_samples = 10}) end, "at least 96")
