@@ -11,11 +11,15 @@
  *       patch = 4 (or {h, w}), stride = max(1, patch // 2) (or {h, w})
  *   attr.feature_ablation(model, x, target, opts)
  *   attr.lime(model, x, target, opts)
- *       n_samples = 1000, kernel_width = 0.25, alpha = 1
+ *       n_samples = 1000, kernel_width = 0.25, alpha = 1: the lime package's
+ *       LimeImageExplainer defaults (cosine distance between the on/off
+ *       vector and all-ones, Ridge(alpha=1), first sample = the image);
+ *       Captum's Lime uses kernel_width 1 on the inputs and a Lasso
  *   attr.kernel_shap(model, x, target, opts)
- *       n_samples = 1000, exact = false
+ *       n_samples = 1000 (shap's "auto" is 2 M + 2048), exact = false
  *   attr.rise(model, x, target, opts)             x [N, C, H, W]
- *       n_masks = 1000, cell = 4 (or {h, w}), p = 0.5
+ *       n_masks = 1000 (the paper used 4000-8000 on ImageNet), cell = 4
+ *       (or {h, w}), p = 0.5
  * Shared options:
  *   baseline   0 (default) | a number | "blur" | "mean" | a tensor shaped
  *              like x or like one sample: what removed elements become
