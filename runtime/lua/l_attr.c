@@ -154,11 +154,8 @@ static int l_attr_list(lua_State *L) {
 /* attr.explain(name, model, x, target, opts) */
 static int l_attr_explain(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
-    lua_pushfstring(L, "_%s", name);
-    int helper = lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL; /* attr.<helper> is not a method */
-    lua_pop(L, 1);
-    lua_getfield(L, lua_upvalueindex(1), name);
-    if (!lua_isfunction(L, -1) || name[0] == '_' || helper) {
+    lua_getfield(L, lua_upvalueindex(1), name); /* the upvalue holds methods only, no helpers */
+    if (!lua_isfunction(L, -1)) {
         push_names(L, 0);
         return luaL_error(L, "unknown attribution method '%s' (known: %s)", name, lua_tostring(L, -1));
     }
@@ -168,19 +165,22 @@ static int l_attr_explain(lua_State *L) {
 }
 
 int luaopen_sanity_attr(lua_State *L) {
-    lua_newtable(L);
-    for (int f = 0; families[f]; f++) {
-        luaL_setfuncs(L, families[f], 0);
-        for (const luaL_Reg *r = families[f]; r->name; r++) /* helpers: "_name" is also attr.name */
-            if (r->name[0] == '_') {
-                lua_pushcfunction(L, r->func);
-                lua_setfield(L, -2, r->name + 1);
+    lua_newtable(L); /* the module */
+    lua_newtable(L); /* methods only: attr.explain's upvalue */
+    for (int f = 0; families[f]; f++)
+        for (const luaL_Reg *r = families[f]; r->name; r++) {
+            lua_pushcfunction(L, r->func);
+            if (r->name[0] == '_') { /* a helper: attr.<name without '_'> */
+                lua_setfield(L, -3, r->name + 1);
+                continue;
             }
-    }
-    lua_pushcfunction(L, l_attr_list);
-    lua_setfield(L, -2, "list");
-    lua_pushvalue(L, -1);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -4, r->name);
+            lua_setfield(L, -2, r->name);
+        }
     lua_pushcclosure(L, l_attr_explain, 1);
     lua_setfield(L, -2, "explain");
+    lua_pushcfunction(L, l_attr_list);
+    lua_setfield(L, -2, "list");
     return 1;
 }

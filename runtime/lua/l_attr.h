@@ -49,8 +49,10 @@ void l_attr_push(lua_State *L, AttrCall *c, Tensor *raw);
 /* Restores the model's mode and raises the pending kernel error. */
 int l_attr_fail(lua_State *L, AttrCall *c);
 
-/* Method families: each file l_attr_<family>.c defines l_attr_<family>_funcs. */
-#define L_ATTR_FAMILIES(X) X(gradient) X(lrp)
+/* Method families: each file l_attr_<family>.c defines l_attr_<family>_funcs.
+ * An entry named "_name" is a helper, not a method: it becomes attr.name but
+ * is left out of attr.list() and attr.explain() (e.g. attr.segments). */
+#define L_ATTR_FAMILIES(X) X(gradient) X(lrp) X(perturbation)
 
 #define L_ATTR_DECLARE(family) extern const luaL_Reg l_attr_##family##_funcs[];
 L_ATTR_FAMILIES(L_ATTR_DECLARE)
