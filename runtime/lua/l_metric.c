@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "lua/l_metric_faith.h"
 #include "lua/l_util.h"
 #include "lua/modules.h"
 #include "metric/similarity.h"
@@ -352,5 +353,6 @@ int luaopen_sanity_metric(lua_State *L) {
      * error paths, but a library must not be able to kill the process. */
     gsl_set_error_handler_off();
     luaL_newlib(L, metric_funcs);
+    l_metric_faith_register(L); /* faithfulness, robustness, complexity */
     return 1;
 }
