@@ -343,10 +343,11 @@ static const char *const sens_norms[] = {"l2", "fro", "linf", NULL};
 static const char *attr_names(lua_State *L, int attr) {
     lua_getfield(L, attr, "list");
     lua_call(L, 0, 1);
+    int lst = lua_gettop(L);
     luaL_Buffer buf;
     luaL_buffinit(L, &buf);
-    for (lua_Integer k = 1, n = luaL_len(L, -1); k <= n; k++) {
-        lua_geti(L, -1, k);
+    for (lua_Integer k = 1, n = luaL_len(L, lst); k <= n; k++) {
+        lua_geti(L, lst, k);
         if (k > 1) luaL_addstring(&buf, ", ");
         luaL_addvalue(&buf);
     }
