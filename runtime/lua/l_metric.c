@@ -35,7 +35,10 @@
  * two-sided) when the means agree, else t = +-inf (p = 0): never NaN. The
  * permutation p is (1 + #{resamples at least as extreme}) / (n + 1), as
  * scipy.stats.permutation_test; the bootstrap interval is the percentile
- * method with numpy's linear quantiles. See runtime/metric/stats.h. */
+ * method with numpy's linear quantiles. See runtime/metric/stats.h.
+ *
+ * Faithfulness, robustness and complexity metrics (infidelity, sensitivity,
+ * pixel flipping, ...) are added to this table by l_metric_faith.c. */
 #include <gsl/gsl_errno.h>
 #include <lauxlib.h>
 #include <lua.h>

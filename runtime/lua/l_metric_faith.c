@@ -15,6 +15,8 @@
  *       the perturbations infidelity uses with the same options and seed
  *   metric.sensitivity_max(model, x, target, method [, opts]) -> max [N], avg [N]
  *   metric.sensitivity_avg(model, x, target, method [, opts]) -> avg [N], max [N]
+ *       method: a name in attr.list(), or a function(model, x, target, method_opts)
+ *       returning maps [N, ...] (target: the resolved label tensor)
  *       radius=0.02, n=20, norm="l2" ("fro" is the same) | "linf",
  *       normalize=true (divide by ||Phi(x)||), method_opts={} (passed to
  *       attr.<method> for x and every x', seed included: common random numbers)
@@ -39,6 +41,7 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -364,13 +367,13 @@ static Tensor *explain(lua_State *L, AttrCall *c, int fn, int xi, const char *me
     lua_getfield(L, 7, "method_opts");
     if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
         done(c);
-        luaL_error(L, "metric.%s: re-explaining with '%s': %s", fname, method, lua_tostring(L, -1));
+        luaL_error(L, "metric.%s: re-explaining with %s: %s", fname, method, lua_tostring(L, -1));
         return NULL;
     }
     Tensor *m = l_testtensor(L, -1);
     if (!m || !m->storage || m->ndim < 1 || m->shape[0] != c->n) {
         done(c);
-        luaL_error(L, "metric.%s: attr.%s did not return a map tensor [N, ...] for N = %d", fname, method, (int)c->n);
+        luaL_error(L, "metric.%s: %s did not return a map tensor [N, ...] for N = %d", fname, method, (int)c->n);
         return NULL;
     }
     return m;
@@ -382,7 +385,8 @@ static int sensitivity(lua_State *L, int want_max) {
     check_opts(L, 5, sens_keys);
     l_checkmodel(L, 1);
     check_batch(L, 2);
-    const char *method = luaL_checkstring(L, 4);
+    int is_fn = lua_isfunction(L, 4);
+    const char *method = is_fn ? "function" : luaL_checkstring(L, 4);
     double radius = l_optnumber(L, 5, "radius", 0.02);
     if (!(radius > 0 && isfinite(radius)))
         l_opterror(L, 5, "radius", lua_pushfstring(L, "must be a positive number, got %f", radius));
@@ -392,22 +396,32 @@ static int sensitivity(lua_State *L, int want_max) {
     int t = lua_getfield(L, 5, "method_opts");
     if (t != LUA_TNIL && t != LUA_TTABLE) l_opterror(L, 5, "method_opts", "expected a table of attr options");
     lua_pop(L, 1);
-    luaL_requiref(L, "sanity.attr", luaopen_sanity_attr, 0);
-    int attr = lua_gettop(L);
-    if (method[0] == '_' || lua_getfield(L, attr, method) != LUA_TFUNCTION)
-        luaL_argerror(L, 4, lua_pushfstring(L, "unknown attribution method '%s' (known: %s)", method, attr_names(L, attr)));
-    lua_settop(L, 5);
+    if (!is_fn) {
+        luaL_requiref(L, "sanity.attr", luaopen_sanity_attr, 0);
+        int attr = lua_gettop(L);
+        if (method[0] == '_' || lua_getfield(L, attr, method) != LUA_TFUNCTION)
+            luaL_argerror(L, 4,
+                          lua_pushfstring(L, "unknown attribution method '%s' (known: %s)", method, attr_names(L, attr)));
+        lua_settop(L, 5);
+    }
+    char label[96]; /* for messages; the method's name is not on the stack throughout */
+    snprintf(label, sizeof label, is_fn ? "the method function" : "'%.80s'", method);
+    method = label;
     AttrCall c;
-    begin(L, &c); /* 4 anchor, 5 targets (userdata), 6 method name, 7 opts */
+    begin(L, &c); /* 4 anchor, 5 targets (userdata), 6 method, 7 opts */
     uint64_t seed = c.run.seed;
     int64_t nn = c.n;
     Tensor tg;
     result_init(L, &c, fname, &tg, 1, &nn);
     memcpy(tensor_data(&tg), c.targets, sizeof(float) * (size_t)nn);
     l_pushtensor_move(L, &tg); /* 8 */
-    luaL_requiref(L, "sanity.attr", luaopen_sanity_attr, 0);
-    lua_getfield(L, -1, lua_tostring(L, 6));
-    lua_replace(L, -2); /* 9: the method */
+    if (is_fn) {
+        lua_pushvalue(L, 6); /* 9: the method */
+    } else {
+        luaL_requiref(L, "sanity.attr", luaopen_sanity_attr, 0);
+        lua_getfield(L, -1, lua_tostring(L, 6));
+        lua_replace(L, -2); /* 9: the method */
+    }
     Tensor *phi0 = explain(L, &c, 9, 2, method, fname); /* 10 */
     double *acc = lua_newuserdatauv(L, sizeof(double) * (size_t)(2 * nn), 0); /* 11: max, sum */
     memset(acc, 0, sizeof(double) * (size_t)(2 * nn));
@@ -418,7 +432,7 @@ static int sensitivity(lua_State *L, int want_max) {
         Tensor *phid = explain(L, &c, 9, lua_gettop(L), method, fname);
         if (!tensor_same_shape(phid, phi0)) {
             done(&c);
-            return luaL_error(L, "metric.%s: attr.%s returned maps of different shapes for x and x'", fname, method);
+            return luaL_error(L, "metric.%s: %s returned maps of different shapes for x and x'", fname, method);
         }
         faith_sensitivity_update(phi0, phid, norm == 2 ? SENS_NORM_LINF : SENS_NORM_L2, normalize, acc, acc + nn);
         lua_pop(L, 2);

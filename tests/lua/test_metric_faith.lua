@@ -196,6 +196,20 @@ T.case("linear model: pixel flipping removes in order, gradient sensitivity is 0
   T.near(mx, tensor.zeros(6), 0); T.near(av, tensor.zeros(6), 0)
   local s = metric.sensitivity_max(lin, xl, 2, "input_x_gradient", {radius = 0.1, norm = "linf"})
   T.ok(s:min() > 0, "input x gradient moves with x")
+  -- a Lua function as the method: same draws, same result
+  local calls = 0
+  local fn = function(mm, xx, t, o)
+    calls = calls + 1
+    T.eq(o.batch_size, 4)
+    return attr.gradient(mm, xx, t, o) * xx
+  end
+  local s2 = metric.sensitivity_max(lin, xl, 2, fn, {radius = 0.1, norm = "linf", n = 7, method_opts = {batch_size = 4}})
+  T.eq(calls, 8, "x and 7 draws")
+  T.ok(s2:equal(metric.sensitivity_max(lin, xl, 2, "input_x_gradient", {radius = 0.1, norm = "linf", n = 7})))
+  T.errors(function() metric.sensitivity_max(lin, xl, 2, function() return 3 end) end,
+    "the method function did not return a map tensor")
+  T.errors(function() metric.sensitivity_max(lin, xl, 2, function() error("boom") end) end,
+    "re-explaining with the method function", "boom")
 end)
 
 T.case("non-image inputs: features are elements", function()
