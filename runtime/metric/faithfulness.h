@@ -107,7 +107,23 @@ int faith_perturbations(const Tensor *x, const PerturbOptions *p, const FaithBas
  * out: [N, row] floats. */
 int faith_blur(const Tensor *x, const FaithGeom *g, double sigma, float *out, int nthreads);
 
-/* infidelity[i] = mean_d (beta * I_d^T Phi_i - (f(x_i) - f(x_i - I_d)))^2
+/* Infidelity conventions, side by side (x' = x - I is the perturbed input):
+ *                     Yeh et al. 2019                 Captum (captum.metrics.infidelity)
+ *   definition        E_I[(I^T Phi - (f(x) - f(x')))^2], the mean over n_perturb draws
+ *   scaling           the paper's code rescales Phi   normalize=False (default): none;
+ *                     by the optimal beta first       normalize=True: the same beta
+ *   I for removals    I = x - x0 (x0: the perturbed   perturb_func returns I; its decorator
+ *                     input)                          with multiply_by_inputs=True gives
+ *                                                     I = (x - x') / (x - baseline), the mask
+ * Here: normalize = 0 (default) is Captum's default and the paper's Eq.;
+ * normalize = 1 is the paper's optimal scaling (= Captum normalize=True);
+ * indicator = 0 (default) is I = x - x'; indicator = 1 is the removal mask
+ * (= Captum's decorator wherever x != baseline), the right I for maps that
+ * already contain the input (input x gradient, IG, LRP): for f = w^T x and
+ * Phi = w * x, square removal with the mask gives infidelity 0, as does
+ * Phi = w with I = x - x' for every perturbation.
+ *
+ * infidelity[i] = mean_d (beta * I_d^T Phi_i - (f(x_i) - f(x_i - I_d)))^2
  * with beta = 1 (normalize = 0: Yeh et al.'s definition, Captum's default),
  * or the beta minimising it (normalize = 1: Yeh et al.'s optimal scaling,
  * Captum's normalize=True): beta = sum_d s_d df_d / sum_d s_d^2, s_d = I_d^T Phi,
