@@ -18,8 +18,10 @@
  *       method: a name in attr.list(), or a function(model, x, target, method_opts)
  *       returning maps [N, ...] (target: the resolved label tensor)
  *       radius=0.02, n=20, norm="l2" ("fro" is the same) | "linf",
- *       normalize=true (divide by ||Phi(x)||), method_opts={} (passed to
- *       attr.<method> for x and every x', seed included: common random numbers)
+ *       normalize=true (divide by ||Phi(x)||; 0/0 = 0, v/0 = inf), seed (the
+ *       noise draws), method_opts={} (passed unchanged to the method for x and
+ *       every x', its seed included: a stochastic method reuses its draws;
+ *       output and batch_size of the explanations go here)
  *   metric.faithfulness_correlation(model, x, target, maps [, opts]) -> [N]
  *       subset_size=max(1, round(F / 10)), n=100, baseline=0
  *   metric.pixel_flipping(model, x, target, maps [, opts]) -> curve [N, steps+1], auc [N]
@@ -30,9 +32,10 @@
  *       gap = sum(Phi) - (f(x) - f(baseline)); baseline=0
  *   metric.sparseness(maps) -> [N]  (Gini of |Phi|)
  *   metric.complexity(maps) -> [N]  (entropy of |Phi| / sum |Phi|)
- * Every model metric also takes output="logit" | "softmax" | "log_softmax"
- * (the scored output), batch_size=256 (rows per forward; results do not
- * depend on it) and seed (default: the run seed). target is what attr.*
+ * infidelity, faithfulness_correlation, pixel_flipping and completeness also
+ * take output="logit" | "softmax" | "log_softmax" (the scored output),
+ * batch_size=256 (rows per forward; results do not depend on it) and seed
+ * (default: the run seed); sufficiency takes batch_size. target is what attr.*
  * takes: a label tensor, a class index, a Lua array or "predicted".
  * maps must have x's shape; baseline is a number or a tensor shaped like x
  * or like one sample. F = pixels (H*W) for images [N, C, H, W] / [N, H, W],
@@ -67,8 +70,9 @@ static Tensor *check_batch(lua_State *L, int idx) {
     Tensor *x = l_checktensor(L, idx);
     if (x->ndim < 2 || x->shape[0] < 1) {
         char s[128];
-        luaL_argerror(L, idx,
-                      lua_pushfstring(L, "a batch [N, ...] with N >= 1 expected, got %s", tensor_shape_str(x, s, sizeof s)));
+        luaL_argerror(
+            L, idx,
+            lua_pushfstring(L, "a batch [N, ...] with N >= 1 expected, got %s", tensor_shape_str(x, s, sizeof s)));
     }
     return x;
 }
@@ -87,8 +91,8 @@ static Tensor *check_maps(lua_State *L, int idx, const Tensor *x) {
     if (!tensor_same_shape(m, x)) {
         char a[128], b[128];
         luaL_argerror(L, idx,
-                      lua_pushfstring(L, "maps must have the input's shape: maps %s, x %s", tensor_shape_str(m, a, sizeof a),
-                                      tensor_shape_str(x, b, sizeof b)));
+                      lua_pushfstring(L, "maps must have the input's shape: maps %s, x %s",
+                                      tensor_shape_str(m, a, sizeof a), tensor_shape_str(x, b, sizeof b)));
     }
     check_finite(L, idx, m, "maps");
     return m;
@@ -135,10 +139,11 @@ static void opt_baseline(lua_State *L, int idx, const Tensor *x, FaithBaseline *
         if (!bt) l_opterror(L, idx, "baseline", "expected a number or a tensor shaped like x or like one sample");
         if (!bt->storage) l_opterror(L, idx, "baseline", "tensor has been freed");
         int64_t row = tensor_row_numel(x);
-        int one = tensor_numel(bt) == row &&
-                  ((bt->ndim == x->ndim - 1 && memcmp(bt->shape, x->shape + 1, sizeof(int64_t) * (size_t)bt->ndim) == 0) ||
-                   (bt->ndim == x->ndim && bt->shape[0] == 1 &&
-                    memcmp(bt->shape + 1, x->shape + 1, sizeof(int64_t) * (size_t)(bt->ndim - 1)) == 0));
+        int one =
+            tensor_numel(bt) == row &&
+            ((bt->ndim == x->ndim - 1 && memcmp(bt->shape, x->shape + 1, sizeof(int64_t) * (size_t)bt->ndim) == 0) ||
+             (bt->ndim == x->ndim && bt->shape[0] == 1 &&
+              memcmp(bt->shape + 1, x->shape + 1, sizeof(int64_t) * (size_t)(bt->ndim - 1)) == 0));
         if (!tensor_same_shape(bt, x) && !one) {
             char a[128], s[128];
             l_opterror(L, idx, "baseline",
@@ -289,8 +294,9 @@ static void opt_perturb(lua_State *L, int idx, const Tensor *x, const FaithGeom 
     opt_baseline(L, idx, x, b);
 }
 
-static const char *const infid_keys[] = {"perturbation", "n_perturb", "normalize", "sigma",      "square", "fraction",
-                                         "multiply_by_inputs", "baseline", "output", "batch_size", "seed",   NULL};
+static const char *const infid_keys[] = {
+    "perturbation",       "n_perturb", "normalize", "sigma",      "square", "fraction",
+    "multiply_by_inputs", "baseline",  "output",    "batch_size", "seed",   NULL};
 
 static int l_metric_infidelity(lua_State *L) {
     Tensor *maps, *x = model_args(L, infid_keys, &maps);
@@ -313,8 +319,8 @@ static int l_metric_infidelity(lua_State *L) {
     return 1;
 }
 
-static const char *const perturb_keys[] = {"perturbation", "n_perturb", "sigma", "square", "fraction",
-                                           "multiply_by_inputs", "baseline", "seed", NULL};
+static const char *const perturb_keys[] = {"perturbation",       "n_perturb", "sigma", "square", "fraction",
+                                           "multiply_by_inputs", "baseline",  "seed",  NULL};
 
 static int l_metric_perturbations(lua_State *L) {
     lua_settop(L, 2);
@@ -338,8 +344,8 @@ static int l_metric_perturbations(lua_State *L) {
 
 /* ---- sensitivity -------------------------------------------------------- */
 
-static const char *const sens_keys[] = {"radius", "n", "norm", "normalize", "method_opts", "seed", "output", "batch_size",
-                                        NULL};
+/* no output/batch_size here: they belong to the explanations (method_opts) */
+static const char *const sens_keys[] = {"radius", "n", "norm", "normalize", "method_opts", "seed", NULL};
 static const char *const sens_norms[] = {"l2", "fro", "linf", NULL};
 
 /* Pushes "a, b, c" of attr.list(). */
@@ -400,8 +406,8 @@ static int sensitivity(lua_State *L, int want_max) {
         luaL_requiref(L, "sanity.attr", luaopen_sanity_attr, 0);
         int attr = lua_gettop(L);
         if (method[0] == '_' || lua_getfield(L, attr, method) != LUA_TFUNCTION)
-            luaL_argerror(L, 4,
-                          lua_pushfstring(L, "unknown attribution method '%s' (known: %s)", method, attr_names(L, attr)));
+            luaL_argerror(
+                L, 4, lua_pushfstring(L, "unknown attribution method '%s' (known: %s)", method, attr_names(L, attr)));
         lua_settop(L, 5);
     }
     char label[96]; /* for messages; the method's name is not on the stack throughout */
@@ -422,7 +428,7 @@ static int sensitivity(lua_State *L, int want_max) {
         lua_getfield(L, -1, lua_tostring(L, 6));
         lua_replace(L, -2); /* 9: the method */
     }
-    Tensor *phi0 = explain(L, &c, 9, 2, method, fname); /* 10 */
+    Tensor *phi0 = explain(L, &c, 9, 2, method, fname);                       /* 10 */
     double *acc = lua_newuserdatauv(L, sizeof(double) * (size_t)(2 * nn), 0); /* 11: max, sum */
     memset(acc, 0, sizeof(double) * (size_t)(2 * nn));
     for (int64_t d = 0; d < n; d++) {
@@ -447,8 +453,12 @@ static int sensitivity(lua_State *L, int want_max) {
     return 2;
 }
 
-static int l_metric_sensitivity_max(lua_State *L) { return sensitivity(L, 1); }
-static int l_metric_sensitivity_avg(lua_State *L) { return sensitivity(L, 0); }
+static int l_metric_sensitivity_max(lua_State *L) {
+    return sensitivity(L, 1);
+}
+static int l_metric_sensitivity_avg(lua_State *L) {
+    return sensitivity(L, 0);
+}
 
 /* ---- faithfulness correlation, pixel flipping, completeness ------------- */
 
@@ -461,9 +471,9 @@ static int l_metric_faithfulness_correlation(lua_State *L) {
     int64_t def = (int64_t)llround((double)g.f / 10.0);
     int64_t subset = opt_count(L, 5, "subset_size", def < 1 ? 1 : def, 1);
     if (subset > g.f)
-        l_opterror(L, 5, "subset_size",
-                   lua_pushfstring(L, "%I is more than the %I features of a sample", (lua_Integer)subset,
-                                   (lua_Integer)g.f));
+        l_opterror(
+            L, 5, "subset_size",
+            lua_pushfstring(L, "%I is more than the %I features of a sample", (lua_Integer)subset, (lua_Integer)g.f));
     int64_t n = opt_count(L, 5, "n", 100, 2);
     FaithBaseline b;
     opt_baseline(L, 5, x, &b);
@@ -591,8 +601,12 @@ static int map_stat(lua_State *L, int (*fn)(const Tensor *, float *, int)) {
     return 1;
 }
 
-static int l_metric_sparseness(lua_State *L) { return map_stat(L, complexity_sparseness); }
-static int l_metric_complexity(lua_State *L) { return map_stat(L, complexity_entropy); }
+static int l_metric_sparseness(lua_State *L) {
+    return map_stat(L, complexity_sparseness);
+}
+static int l_metric_complexity(lua_State *L) {
+    return map_stat(L, complexity_entropy);
+}
 
 static const luaL_Reg faith_funcs[] = {{"infidelity", l_metric_infidelity},
                                        {"perturbations", l_metric_perturbations},
@@ -606,4 +620,6 @@ static const luaL_Reg faith_funcs[] = {{"infidelity", l_metric_infidelity},
                                        {"complexity", l_metric_complexity},
                                        {NULL, NULL}};
 
-void l_metric_faith_register(lua_State *L) { luaL_setfuncs(L, faith_funcs, 0); }
+void l_metric_faith_register(lua_State *L) {
+    luaL_setfuncs(L, faith_funcs, 0);
+}

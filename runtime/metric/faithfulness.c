@@ -36,7 +36,9 @@ static inline float base_at(const FaithBaseline *b, int64_t i, int64_t j) {
  * outputs, so one Philox block gives 4 values (faithfulness.h). About 3x
  * faster than rng_normal, which costs a log and a cos in double per value
  * and dominated the gaussian perturbations. */
-static inline float unit_float(uint32_t x) { return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+static inline float unit_float(uint32_t x) {
+    return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
 
 static void normal_fast(float *z, int64_t n, uint64_t seed, uint64_t stream) {
     uint32_t w[4];
@@ -470,18 +472,18 @@ typedef struct {
     int64_t *order; /* [N, P] */
 } FlipCtx;
 
-/* Calls fn for every element of tile t. */
-#define FOR_TILE(c, t, j, body)                                                                   \
-    do {                                                                                          \
-        int64_t ty_ = (t) / (c)->ntx, tx_ = (t) % (c)->ntx, p_ = (c)->patch;                      \
-        int64_t y1_ = (ty_ + 1) * p_ < (c)->g->h ? (ty_ + 1) * p_ : (c)->g->h;                    \
-        int64_t x1_ = (tx_ + 1) * p_ < (c)->g->w ? (tx_ + 1) * p_ : (c)->g->w;                    \
-        for (int64_t ch_ = 0; ch_ < (c)->g->c; ch_++)                                             \
-            for (int64_t y_ = ty_ * p_; y_ < y1_; y_++)                                           \
-                for (int64_t x_ = tx_ * p_; x_ < x1_; x_++) {                                     \
-                    int64_t j = ch_ * (c)->g->f + y_ * (c)->g->w + x_;                            \
-                    body;                                                                         \
-                }                                                                                 \
+/* Runs body with j = the index of every element of tile t (all channels). */
+#define FOR_TILE(c, t, j, body)                                                                                        \
+    do {                                                                                                               \
+        int64_t ty_ = (t) / (c)->ntx, tx_ = (t) % (c)->ntx, p_ = (c)->patch;                                           \
+        int64_t y1_ = (ty_ + 1) * p_ < (c)->g->h ? (ty_ + 1) * p_ : (c)->g->h;                                         \
+        int64_t x1_ = (tx_ + 1) * p_ < (c)->g->w ? (tx_ + 1) * p_ : (c)->g->w;                                         \
+        for (int64_t ch_ = 0; ch_ < (c)->g->c; ch_++)                                                                  \
+            for (int64_t y_ = ty_ * p_; y_ < y1_; y_++)                                                                \
+                for (int64_t x_ = tx_ * p_; x_ < x1_; x_++) {                                                          \
+                    int64_t j = ch_ * (c)->g->f + y_ * (c)->g->w + x_;                                                 \
+                    body;                                                                                              \
+                }                                                                                                      \
     } while (0)
 
 static int flip_order_task(void *ctx, int64_t i, int worker) {
@@ -514,8 +516,15 @@ int faith_pixel_flipping(const AttrRun *r, const Tensor *x, const float *targets
                          const FaithBaseline *b, int morf, int64_t patch, int64_t steps, float *curve, float *auc) {
     FaithGeom g;
     faith_geom(x, &g);
-    FlipCtx c = {&g, b, tensor_data(x), tensor_data(maps), patch, (g.w + patch - 1) / patch, faith_num_patches(&g, patch),
-                 steps, morf, NULL};
+    FlipCtx c = {.g = &g,
+                 .b = b,
+                 .x = tensor_data(x),
+                 .maps = tensor_data(maps),
+                 .patch = patch,
+                 .ntx = (g.w + patch - 1) / patch,
+                 .P = faith_num_patches(&g, patch),
+                 .steps = steps,
+                 .morf = morf};
     c.order = malloc(sizeof(int64_t) * (size_t)(g.n * c.P));
     float *f0 = malloc(sizeof(float) * (size_t)g.n);
     int rc = c.order && f0 ? SN_OK : sn_errorf("out of memory");

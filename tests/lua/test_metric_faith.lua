@@ -323,6 +323,7 @@ T.case("bad input", function()
   T.errors(function() metric.infidelity(m, x, y, nan) end, "sample 3 has NaN or Inf")
   T.errors(function() metric.sparseness(nan) end, "sample 3 has NaN or Inf")
   T.errors(function() metric.sensitivity_max(m, x, y, "nope") end, "unknown attribution method 'nope'", "gradient")
+  T.errors(function() metric.sensitivity_max(m, x, y, "gradient", {output = "softmax"}) end, "unknown option 'output'")
   T.errors(function() metric.sensitivity_max(m, x, y, "gradient", {method_opts = {stepz = 2}}) end,
     "re-explaining with 'gradient'", "unknown option 'stepz'")
   T.errors(function() metric.infidelity(nil, x, y, maps) end, "sanity.Model expected")

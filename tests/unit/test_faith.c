@@ -51,9 +51,13 @@ static void teardown(Setup *s) {
     model_free(s->m);
 }
 
-static AttrRun run(Model *m, int threads, int64_t chunk) { return (AttrRun){m, threads, 42, chunk, ATTR_LOGIT}; }
+static AttrRun run(Model *m, int threads, int64_t chunk) {
+    return (AttrRun){m, threads, 42, chunk, ATTR_LOGIT};
+}
 
-static int same(const float *a, const float *b, int64_t n) { return memcmp(a, b, sizeof(float) * (size_t)n) == 0; }
+static int same(const float *a, const float *b, int64_t n) {
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
 
 TEST(faith_infidelity_threads_and_chunks) {
     Setup s;
