@@ -35,7 +35,10 @@
  * two-sided) when the means agree, else t = +-inf (p = 0): never NaN. The
  * permutation p is (1 + #{resamples at least as extreme}) / (n + 1), as
  * scipy.stats.permutation_test; the bootstrap interval is the percentile
- * method with numpy's linear quantiles. See runtime/metric/stats.h. */
+ * method with numpy's linear quantiles. See runtime/metric/stats.h.
+ *
+ * Faithfulness, robustness and complexity metrics (infidelity, sensitivity,
+ * pixel flipping, ...) are added to this table by l_metric_faith.c. */
 #include <gsl/gsl_errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -43,6 +46,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "lua/l_metric_faith.h"
 #include "lua/l_util.h"
 #include "lua/modules.h"
 #include "metric/histogram.h"
@@ -374,5 +378,6 @@ int luaopen_sanity_metric(lua_State *L) {
      * error paths, but a library must not be able to kill the process. */
     gsl_set_error_handler_off();
     luaL_newlib(L, metric_funcs);
+    l_metric_faith_register(L); /* faithfulness, robustness, complexity */
     return 1;
 }
