@@ -15,6 +15,7 @@ int luaopen_sanity_metric(lua_State *L);
 int luaopen_sanity_nn(lua_State *L);
 int luaopen_sanity_model(lua_State *L);
 int luaopen_sanity_attr(lua_State *L);
+int luaopen_sanity_train(lua_State *L);
 
 #define SANITY_MODULES(X) \
     X(tensor)             \
@@ -24,6 +25,7 @@ int luaopen_sanity_attr(lua_State *L);
     X(metric)             \
     X(nn)                 \
     X(model)              \
-    X(attr)
+    X(attr)               \
+    X(train)
 
 #endif
