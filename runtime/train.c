@@ -14,12 +14,13 @@
 
 /* ---- loss ---- */
 
-void train_cross_entropy(const Tensor *logits, const float *labels, double *loss, int64_t *correct, Tensor *dlogits) {
+/* Adds every row's loss to *sum (in row order, so sums over chunks of a
+ * data set do not depend on the chunking) and its hit to *hits; dz: the
+ * gradient of the mean over these n rows. */
+static void ce_rows(const Tensor *logits, const float *labels, double *sum, int64_t *hits, Tensor *dlogits) {
     int64_t n = logits->shape[0], k = logits->shape[1];
     const float *z = tensor_data(logits);
     float *dz = dlogits ? tensor_data(dlogits) : NULL;
-    double total = 0;
-    int64_t hits = 0;
     for (int64_t i = 0; i < n; i++) {
         const float *zi = z + i * k;
         int64_t y = (int64_t)labels[i], best = 0;
@@ -27,14 +28,20 @@ void train_cross_entropy(const Tensor *logits, const float *labels, double *loss
             if (zi[j] > zi[best]) best = j;
         double mx = zi[best], s = 0;
         for (int64_t j = 0; j < k; j++) s += exp((double)zi[j] - mx);
-        total += mx + log(s) - (double)zi[y];
-        hits += best == y;
+        *sum += mx + log(s) - (double)zi[y];
+        *hits += best == y;
         if (dz) {
             float *di = dz + i * k;
             for (int64_t j = 0; j < k; j++)
                 di[j] = (float)((exp((double)zi[j] - mx) / s - (j == y ? 1.0 : 0.0)) / (double)n);
         }
     }
+}
+
+void train_cross_entropy(const Tensor *logits, const float *labels, double *loss, int64_t *correct, Tensor *dlogits) {
+    double total = 0;
+    int64_t hits = 0, n = logits->shape[0];
+    ce_rows(logits, labels, &total, &hits, dlogits);
     if (loss) *loss = n > 0 ? total / (double)n : 0;
     if (correct) *correct = hits;
 }
@@ -297,15 +304,11 @@ int train_epoch(Model *m, Optimizer *o, const Tensor *x, const float *y, const T
         }
         Shape ls = shape_of(&logits);
         if ((rc = nn_ensure(&dz, &ls, 0)) != SN_OK) break;
-        double loss;
-        int64_t correct;
-        train_cross_entropy(&logits, yb, &loss, &correct, &dz);
+        ce_rows(&logits, yb, &loss_sum, &hits, &dz);
         tensor_release(&logits); /* so the next forward can reuse the buffer */
         model_zero_grad(m);
         if ((rc = model_backward(m, &dz, NULL, 1, NULL, c->nthreads)) != SN_OK) break;
         optim_step(o, m, lr);
-        loss_sum += loss * (double)len;
-        hits += correct;
         seen += len;
         if (progress) progress(ctx, b + 1, nb, loss_sum / (double)seen, (double)hits / (double)seen);
     }
@@ -341,13 +344,7 @@ int train_evaluate(Model *m, const Tensor *x, const float *y, int64_t chunk, int
             rc = sn_errorf("evaluation needs logits of shape [N, classes]; the model gives %s",
                            tensor_shape_str(&logits, buf, sizeof buf));
         }
-        if (rc == SN_OK) {
-            double loss;
-            int64_t correct;
-            train_cross_entropy(&logits, y + s0, &loss, &correct, NULL);
-            total += loss * (double)len;
-            hits += correct;
-        }
+        if (rc == SN_OK) ce_rows(&logits, y + s0, &total, &hits, NULL);
         tensor_release(&logits);
     }
     model_set_training(m, was_training);

@@ -197,8 +197,8 @@ static int l_optim_gc(lua_State *L) {
 static int l_train_fit(lua_State *L) {
     Model *m = l_checkmodel(L, 1);
     Tensor *x = l_checktensor(L, 2), *y = l_checktensor(L, 3);
-    if (lua_isnoneornil(L, 4)) lua_newtable(L), lua_replace(L, 4);
     lua_settop(L, 4);
+    if (lua_isnil(L, 4)) lua_newtable(L), lua_replace(L, 4);
     l_checkoptkeys(L, 4, fit_opts);
     check_xy(L, x, y, 2, 3);
     lua_Integer epochs = l_optinteger(L, 4, "epochs", 1), bs = l_optinteger(L, 4, "batch_size", 64);
@@ -365,7 +365,8 @@ static int l_train_optimizer(lua_State *L) {
     Model *m = l_checkmodel(L, 1);
     l_checkoptkeys(L, 2, optim_opts);
     OptimConfig c;
-    if (lua_isnoneornil(L, 2)) lua_newtable(L), lua_replace(L, 2);
+    lua_settop(L, 2);
+    if (lua_isnil(L, 2)) lua_newtable(L), lua_replace(L, 2);
     read_optim(L, 2, &c);
     OptimBox *b = lua_newuserdatauv(L, sizeof *b, 1);
     b->o = NULL;
@@ -379,10 +380,10 @@ static int l_train_optimizer(lua_State *L) {
 /* opt:step([lr]): one update from the model's accumulated gradients. */
 static int l_optim_step(lua_State *L) {
     OptimBox *b = check_optim(L, 1);
-    lua_getiuservalue(L, 1, 1);
-    Model *m = l_checkmodel(L, -1);
     double lr = luaL_optnumber(L, 2, b->o->cfg.lr);
     luaL_argcheck(L, lr >= 0 && isfinite(lr), 2, "learning rate must be a non-negative number");
+    lua_getiuservalue(L, 1, 1);
+    Model *m = l_checkmodel(L, -1);
     if (optim_check_model(b->o, m) != SN_OK) return l_raise(L);
     optim_step(b->o, m, lr);
     lua_settop(L, 1);
