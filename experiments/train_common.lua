@@ -24,7 +24,6 @@ return function(arch, defaults)
     epochs = c.epochs, batch_size = c.batch_size, optimizer = c.optimizer, lr = c.lr,
     weight_decay = c.weight_decay, schedule = c.schedule, seed = seed,
     label_permutation = c.label_permutation or false,
-    on_epoch = c.stop_at and function(_, st) return st.accuracy < c.stop_at end or nil,
   }
   if c.optimizer == "sgd" then opts.momentum = c.momentum; opts.nesterov = c.nesterov end
   if not c.label_permutation then opts.x_val, opts.y_val = xt, yt end

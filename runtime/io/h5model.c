@@ -80,7 +80,9 @@ static int open_file(const char *path, const char *what, hid_t *fid) {
  * (message set) when unreadable. */
 static int read_str_attr(hid_t obj, const char *name, const char *file, char **out) {
     *out = NULL;
-    if (H5Aexists(obj, name) <= 0) return 0;
+    htri_t has = H5Aexists(obj, name);
+    if (has < 0) return sn_errorf("'%s': cannot read the attributes (corrupt file?)", file), -1;
+    if (has == 0) return 0;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1, s = a >= 0 ? H5Aget_space(a) : -1;
     int rc = -1;
     if (t < 0 || s < 0 || H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(s) != 1) {

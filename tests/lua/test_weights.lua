@@ -323,4 +323,38 @@ T.case("bad HDF5 model files", function()
   T.errors(function() m:save(p) end, "model has been freed")
 end)
 
+T.case("corrupted model files raise errors, never crash", function()
+  local p = tmpname(".h5")
+  models.lenet{seed = 1}:save(p)
+  local s = read_bytes(p)
+  local q = tmpname(".h5")
+  local failed = 0
+  for i = 0, 39 do
+    local off = (i * 7919) % (#s - 64) -- spread over the file, metadata and data
+    write_bytes(q, s:sub(1, off) .. string.rep("\255", 64) .. s:sub(off + 65))
+    local ok, err = pcall(model.load, q)
+    if not ok then
+      failed = failed + 1
+      T.ok(tostring(err):find(q, 1, true), "the message names the file: " .. tostring(err))
+    end
+  end
+  T.ok(failed > 0, "some corruptions are detected")
+  -- safetensors: every byte of the header region and some of the data
+  s = read_bytes(FIX .. "st_mixed.safetensors")
+  local arch = results.read_attrs(FIX .. "st_mixed_ref.h5").architecture
+  failed = 0
+  for off = 0, #s - 1, 3 do
+    for _, byte in ipairs({"\0", "9", "\255"}) do
+      write_bytes(q, s:sub(1, off) .. byte .. s:sub(off + 2))
+      local ok, err = pcall(model.load_safetensors, q, arch)
+      if not ok then
+        failed = failed + 1
+        T.ok(tostring(err):find(q, 1, true), "the message names the file: " .. tostring(err))
+      end
+    end
+  end
+  T.ok(failed > 100, "header corruptions are detected: " .. failed)
+  os.remove(p); os.remove(q)
+end)
+
 T.done()
