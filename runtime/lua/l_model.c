@@ -23,6 +23,7 @@
  *   model.from_json(s) -> m, model.is_model(v)
  * Models start in eval mode. */
 #include "lua/l_model.h"
+#include "lua/l_weights.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -479,5 +480,6 @@ int luaopen_sanity_model(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     luaL_newlib(L, model_funcs);
+    l_weights_register(L); /* model.load, m:save, ... (l_weights.c) */
     return 1;
 }

@@ -16,6 +16,7 @@ int luaopen_sanity_nn(lua_State *L);
 int luaopen_sanity_model(lua_State *L);
 int luaopen_sanity_attr(lua_State *L);
 int luaopen_sanity_randomize(lua_State *L);
+int luaopen_sanity_train(lua_State *L);
 
 #define SANITY_MODULES(X) \
     X(tensor)             \
@@ -26,6 +27,7 @@ int luaopen_sanity_randomize(lua_State *L);
     X(nn)                 \
     X(model)              \
     X(attr)               \
-    X(randomize)
+    X(randomize)          \
+    X(train)
 
 #endif
