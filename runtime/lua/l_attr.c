@@ -172,5 +172,8 @@ int luaopen_sanity_attr(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, l_attr_explain, 1);
     lua_setfield(L, -2, "explain");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_attr_smooth, 1);
+    lua_setfield(L, -2, "smooth");
     return 1;
 }

@@ -47,8 +47,13 @@ void l_attr_push(lua_State *L, AttrCall *c, Tensor *raw);
 /* Restores the model's mode and raises the pending kernel error. */
 int l_attr_fail(lua_State *L, AttrCall *c);
 
+/* attr.smooth(method, model, x, target, opts): the noise tunnel over any
+ * method (l_attr_smooth.c); a closure whose upvalue 1 is the attr module.
+ * Not a method itself, so not in attr.list(). */
+int l_attr_smooth(lua_State *L);
+
 /* Method families: each file l_attr_<family>.c defines l_attr_<family>_funcs. */
-#define L_ATTR_FAMILIES(X) X(gradient)
+#define L_ATTR_FAMILIES(X) X(gradient) X(integrated) X(smooth) X(propagation) X(cam) X(baseline)
 
 #define L_ATTR_DECLARE(family) extern const luaL_Reg l_attr_##family##_funcs[];
 L_ATTR_FAMILIES(L_ATTR_DECLARE)

@@ -1,0 +1,76 @@
+/* rows.c — the chunked row engine of attr/rows.h: one reusable input buffer
+ * of at most r->chunk rows, forward, output gradients, backward, hand-over.
+ * It knows no method; what the rows are and what is kept of them is the
+ * caller's business. */
+#include "attr/rows.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample) {
+    memset(s, 0, sizeof *s);
+    s->per_sample = per_sample;
+    s->nrows = x->shape[0] * per_sample;
+    s->row_numel = tensor_row_numel(x);
+    s->ndim = x->ndim - 1;
+    memcpy(s->shape, x->shape + 1, sizeof(int64_t) * (size_t)s->ndim);
+}
+
+void attr_sample_range(const float *x, int64_t n, int64_t d, float *lo, float *hi) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = x + i * d;
+        float a = p[0], b = p[0];
+        for (int64_t j = 1; j < d; j++) {
+            if (p[j] < a) a = p[j];
+            if (p[j] > b) b = p[j];
+        }
+        lo[i] = a, hi[i] = b;
+    }
+}
+
+int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
+    int64_t cap = s->nrows < r->chunk ? s->nrows : r->chunk;
+    int64_t shape[TENSOR_MAX_DIMS];
+    shape[0] = cap;
+    memcpy(shape + 1, s->shape, sizeof(int64_t) * (size_t)s->ndim);
+    Tensor buf;
+    if (tensor_init(&buf, s->ndim + 1, shape) != SN_OK) return SN_ERR;
+    float *score = malloc(sizeof(float) * (size_t)cap);
+    int64_t k = 0; /* classes; 0 until the first forward */
+    int rc = score ? SN_OK : sn_errorf("out of memory");
+    for (int64_t r0 = 0; rc == SN_OK && r0 < s->nrows; r0 += cap) {
+        int64_t len = s->nrows - r0 < cap ? s->nrows - r0 : cap;
+        Tensor in, out = {0}, d_out = {0}, d_in = {0};
+        if (tensor_narrow(&in, &buf, 0, len) != SN_OK) {
+            rc = SN_ERR;
+            break;
+        }
+        rc = s->fill(s->ctx, r0, len, tensor_data(&in));
+        if (rc == SN_OK) rc = model_forward(r->model, &in, &out, r->nthreads);
+        if (rc == SN_OK && out.ndim != 2) {
+            char t[128];
+            rc = sn_errorf("attribution needs a model whose output is [N, classes], got %s",
+                           tensor_shape_str(&out, t, sizeof t));
+        }
+        if (rc == SN_OK && k == 0) { /* every target, before work is wasted on a bad one */
+            k = out.shape[1];
+            rc = attr_check_targets(targets, s->nrows / s->per_sample, k);
+        }
+        if (rc == SN_OK) rc = tensor_init_like(&d_out, &out);
+        for (int64_t i = 0; rc == SN_OK && i < len; i++) {
+            int t = (int)targets[(r0 + i) / s->per_sample];
+            attr_output_grad(r->output, tensor_data(&out) + i * k, k, t, tensor_data(&d_out) + i * k, &score[i]);
+        }
+        if (rc == SN_OK) rc = model_backward(r->model, &d_out, s->rules, 0, &d_in, r->nthreads);
+        if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, tensor_data(&d_in), score);
+        tensor_release(&d_in);
+        tensor_release(&d_out);
+        tensor_release(&out);
+        tensor_release(&in);
+    }
+    free(score);
+    tensor_release(&buf);
+    return rc;
+}
