@@ -233,7 +233,7 @@ static int shap_fill_range(void *p, int64_t b, int64_t e, int worker) {
         rng_uniform(&a, 1, c->seed, rng_stream("gradient_shap.alpha", (uint64_t)i, (uint64_t)j), 0);
         const float *bs = c->bases + k * c->d;
         if (c->stdev > 0) { /* x~ = x + stdev eps, kept in dst for now */
-            rng_normal(dst, c->d, c->seed, rng_stream("gradient_shap.noise", (uint64_t)i, (uint64_t)j), 0);
+            attr_normal(dst, c->d, c->seed, rng_stream("gradient_shap.noise", (uint64_t)i, (uint64_t)j));
             for (int64_t t = 0; t < c->d; t++) dst[t] = x[t] + c->stdev * dst[t];
         } else {
             memcpy(dst, x, sizeof(float) * (size_t)c->d);

@@ -60,8 +60,8 @@ typedef struct AttrShapOptions {
 } AttrShapOptions;
 
 /* GradientShap: out = mean over draws j of grad f(b + a (x~ - b)) * (x~ - b),
- * x~ = x + stdev * eps, for draw j of sample i: eps = rng_normal(seed,
- * rng_stream("gradient_shap.noise", i, j)), b = baselines[rng_integers over
+ * x~ = x + stdev * eps, for draw j of sample i: eps = attr_normal(seed,
+ * rng_stream("gradient_shap.noise", i, j)) (attr/rows.h), b = baselines[rng_integers over
  * [0, B) of rng_stream("gradient_shap.baseline", i, j)], a = first
  * rng_uniform of rng_stream("gradient_shap.alpha", i, j). */
 int attr_gradient_shap(const AttrRun *r, const Tensor *x, const float *targets, const AttrShapOptions *o, Tensor *out);

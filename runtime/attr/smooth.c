@@ -18,7 +18,7 @@ static void noisy_row(float *out, const float *x, int64_t d, float sd, uint64_t 
         memcpy(out, x, sizeof(float) * (size_t)d);
         return;
     }
-    rng_normal(out, d, seed, rng_stream("smoothgrad", (uint64_t)i, (uint64_t)j), 0);
+    attr_normal(out, d, seed, rng_stream("smoothgrad", (uint64_t)i, (uint64_t)j));
     for (int64_t k = 0; k < d; k++) out[k] = x[k] + sd * out[k];
 }
 

@@ -4,8 +4,8 @@
  * all samples are rows of one chunked forward/backward stream (attr/rows.h).
  * Signatures follow attr.h.
  *
- * Noise: draw j of sample i is x_i + sd_i * eps, eps = rng_normal(seed,
- * rng_stream("smoothgrad", i, j)) (element k = draw k), sd_i = sigma *
+ * Noise: draw j of sample i is x_i + sd_i * eps, eps = attr_normal(seed,
+ * rng_stream("smoothgrad", i, j)) (attr/rows.h), sd_i = sigma *
  * (max(x_i) - min(x_i)): sigma is a fraction of the sample's range, as in
  * the paper. The same draws serve all three kinds and the generic noise
  * tunnel (attr.smooth in Lua), so their results are comparable draw for

@@ -173,7 +173,6 @@ int luaopen_sanity_attr(lua_State *L) {
     lua_pushcclosure(L, l_attr_explain, 1);
     lua_setfield(L, -2, "explain");
     lua_pushvalue(L, -1);
-    lua_pushcclosure(L, l_attr_smooth, 1);
-    lua_setfield(L, -2, "smooth");
+    luaL_setfuncs(L, l_attr_smooth_tools, 1);
     return 1;
 }

@@ -47,10 +47,11 @@ void l_attr_push(lua_State *L, AttrCall *c, Tensor *raw);
 /* Restores the model's mode and raises the pending kernel error. */
 int l_attr_fail(lua_State *L, AttrCall *c);
 
-/* attr.smooth(method, model, x, target, opts): the noise tunnel over any
- * method (l_attr_smooth.c); a closure whose upvalue 1 is the attr module.
- * Not a method itself, so not in attr.list(). */
-int l_attr_smooth(lua_State *L);
+/* attr.smooth(method, model, x, target, opts), the noise tunnel over any
+ * method, and attr.noisy(x, draw, opts), its noisy inputs (l_attr_smooth.c).
+ * Not methods, so not in attr.list(); registered with the attr module as
+ * upvalue 1. */
+extern const luaL_Reg l_attr_smooth_tools[];
 
 /* Method families: each file l_attr_<family>.c defines l_attr_<family>_funcs. */
 #define L_ATTR_FAMILIES(X) X(gradient) X(integrated) X(smooth) X(propagation) X(cam) X(baseline)

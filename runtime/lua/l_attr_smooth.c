@@ -15,6 +15,8 @@
  *     on the clean input ("predicted" = the prediction for x), so
  *     attr.smooth("gradient", ...) equals attr.smoothgrad(...) exactly.
  *     One call of the method per draw, each on the whole batch.
+ *   attr.noisy(x, draw, {sigma = 0.15, seed}) -> draw `draw` (1-based) of the
+ *     noisy inputs above: what SmoothGrad and attr.smooth explain.
  * Common arguments and options: l_attr.h. */
 #include <string.h>
 
@@ -116,18 +118,23 @@ static int smooth_loop(lua_State *L) {
 }
 
 /* attr.smooth(method, model, x, target, opts); upvalue 1: the attr module. */
-int l_attr_smooth(lua_State *L) {
+static int l_attr_smooth(lua_State *L) {
     static const char *const kinds[] = {"smoothgrad", "smoothgrad_sq", "vargrad", NULL};
     static const char *const tunnel_keys[] = {"n", "sigma", "kind", NULL};
     static const char *const outer[] = {"abs", "reduce", "normalize", "seed", "batch_size", NULL};
     lua_settop(L, 5);
     if (lua_type(L, 1) == LUA_TSTRING) {
+        /* a method is a name in attr.list() */
         const char *name = lua_tostring(L, 1);
-        int t = lua_getfield(L, lua_upvalueindex(1), name);
-        if (t != LUA_TFUNCTION || name[0] == '_' || !strcmp(name, "smooth") || !strcmp(name, "list") ||
-            !strcmp(name, "explain")) {
-            lua_getfield(L, lua_upvalueindex(1), "list");
-            lua_call(L, 0, 1);
+        lua_getfield(L, lua_upvalueindex(1), "list");
+        lua_call(L, 0, 1);
+        int found = 0;
+        for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n && !found; i++) {
+            lua_geti(L, -1, i);
+            found = strcmp(lua_tostring(L, -1), name) == 0;
+            lua_pop(L, 1);
+        }
+        if (!found) {
             lua_getglobal(L, "table");
             lua_getfield(L, -1, "concat");
             lua_pushvalue(L, -3);
@@ -135,6 +142,8 @@ int l_attr_smooth(lua_State *L) {
             lua_call(L, 2, 1);
             return luaL_error(L, "unknown attribution method '%s' (known: %s)", name, lua_tostring(L, -1));
         }
+        lua_settop(L, 5);
+        lua_getfield(L, lua_upvalueindex(1), name);
         lua_replace(L, 1);
     } else if (!lua_isfunction(L, 1)) {
         return luaL_argerror(L, 1, "method name or function expected");
@@ -193,3 +202,22 @@ int l_attr_smooth(lua_State *L) {
     lua_call(L, 4, 1);
     return 1;
 }
+
+/* attr.noisy(x, draw, opts) -> x + noise of draw `draw` (1-based) */
+static int l_attr_noisy(lua_State *L) {
+    static const char *const keys[] = {"sigma", "seed", NULL};
+    const Tensor *x = l_checktensor(L, 1);
+    lua_Integer draw = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, draw >= 1, 2, "draws are numbered from 1");
+    l_checkoptkeys(L, 3, keys);
+    double sigma = l_optnumber(L, 3, "sigma", 0.15);
+    if (!(sigma >= 0)) l_opterror(L, 3, "sigma", "must be non-negative");
+    if (x->ndim < 1 || x->shape[0] < 1) luaL_argerror(L, 1, "a batch [N, ...] with N >= 1 expected");
+    Tensor out;
+    Session *s = l_session(L);
+    if (attr_smooth_noisy(x, (float)sigma, l_optseed(L, 3), draw - 1, s ? s->nthreads : 1, &out) != SN_OK) return l_raise(L);
+    l_pushtensor_move(L, &out);
+    return 1;
+}
+
+const luaL_Reg l_attr_smooth_tools[] = {{"smooth", l_attr_smooth}, {"noisy", l_attr_noisy}, {NULL, NULL}};

@@ -22,8 +22,6 @@ local function close(got, want, tol, what)
   end
 end
 
-local function f32(v) return (string.unpack("f", string.pack("f", v))) end
-
 for _, name in ipairs{"lenet", "mlp", "resnet8"} do
   T.case(name .. ": methods match the PyTorch references", function()
     local f = fixture("attr_" .. name .. ".h5")
@@ -123,19 +121,34 @@ T.case("IG baselines: tensor shapes, number, uniform, blur", function()
     "sigma 0: the baseline is x, the map 0")
 end)
 
--- The noisy inputs of SmoothGrad, built here from the documented streams.
-local function noisy(xs, sigma, seed, j)
-  local rows = {}
-  for i = 1, xs:size(1) do
-    local xi = xs[i]
-    local sd = f32(f32(sigma) * f32(xi:max() - xi:min()))
-    local eps = rng.normal(xi:numel(), {seed = seed, stream = rng.stream("smoothgrad", i - 1, j - 1)})
-    rows[i] = xi + eps:reshape(xi:shape()) * sd
-  end
-  return tensor.stack(rows)
-end
+-- The noisy inputs of SmoothGrad, one draw at a time (draw j for every sample).
+local function noisy(xs, sigma, seed, j) return attr.noisy(xs, j, {sigma = sigma, seed = seed}) end
 
-T.case("SmoothGrad, SmoothGrad^2 and VarGrad = statistics of attr.gradient over the documented noisy inputs", function()
+T.case("attr.noisy: x + sigma (max - min) N(0, 1) per sample, keyed by (sample, draw)", function()
+  -- samples with range 1 (a 0 and a 1 pixel) and range 4: noise sd = sigma * range
+  local n, d = 3, 20000
+  local xs = tensor.zeros(n, d)
+  xs[1][1], xs[2][1], xs[3][1] = 1, 4, 1
+  local a = noisy(xs, 0.5, 3, 1) - xs
+  for i, sd in ipairs{0.5, 2, 0.5} do
+    local e = a[i] / sd
+    T.near(e:mean(), 0, 4 / math.sqrt(d), "mean")
+    T.near(e:std(), 1, 0.03, "sd")
+    T.near((e:square():square()):mean(), 3, 0.15, "kurtosis of a normal")
+    T.near((e:abs() - 1):sign():mean(), 2 * (1 - 0.6827) - 1, 0.02, "68% within one sd")
+  end
+  local c = function(u, v) return (u * v):mean() / (u:std() * v:std()) end
+  T.near(c(a[1], a[3]), 0, 0.03, "samples independent")
+  local b = noisy(xs, 0.5, 3, 2) - xs
+  T.near(c(a[1], b[1]), 0, 0.03, "draws independent")
+  T.ok(noisy(xs, 0.5, 3, 1):equal(noisy(xs, 0.5, 3, 1)), "keyed")
+  T.ok(not noisy(xs, 0.5, 4, 1):equal(noisy(xs, 0.5, 3, 1)), "by the seed")
+  T.ok(noisy(xs, 0, 3, 1):equal(xs), "sigma 0: x itself")
+  T.errors(function() attr.noisy(xs, 0) end, "numbered from 1")
+  T.errors(function() attr.noisy(xs, 1, {sigma = -1}) end, "option 'sigma'")
+end)
+
+T.case("SmoothGrad, SmoothGrad^2 and VarGrad = statistics of attr.gradient over the noisy inputs", function()
   local n, sigma, seed = 5, 0.2, 17
   local s1, s2 = tensor.zeros(x:shape()), tensor.zeros(x:shape())
   for j = 1, n do
@@ -268,7 +281,7 @@ T.case("every method is listed and dispatched by name", function()
     T.ok(names[n], n .. " listed")
     T.eq(table.concat(attr.explain(n, lenet, x:narrow(1, 2), 1):shape(), ",", 2), "1,28,28", n)
   end
-  T.ok(not names.smooth, "the noise tunnel is not a method")
+  T.ok(not names.smooth and not names.noisy, "the noise tunnel is not a method")
   local _, gap = attr.explain("integrated_gradients", lenet, x, 1, {steps = 2})
   T.eq(gap:size(1), 6, "explain passes the gap on")
 end)
@@ -312,6 +325,7 @@ T.case("bad input", function()
     "smoothgrad, smoothgrad_sq")
   T.errors(function() attr.smooth("nope", lenet, xs, 1) end, "unknown attribution method 'nope'", "gradcam")
   T.errors(function() attr.smooth("smooth", lenet, xs, 1) end, "unknown attribution method 'smooth'")
+  T.errors(function() attr.smooth("noisy", lenet, xs, 1) end, "unknown attribution method 'noisy'")
   T.errors(function() attr.smooth(42, lenet, xs, 1) end, "method name or function expected")
   T.errors(function() attr.smooth("gradient", lenet, xs, 1, {smooth = 3}) end, "option 'smooth'")
   T.errors(function() attr.smooth("gradient", lenet, xs, 1, {smooth = {n = 0}}) end, "smooth.n", "positive")
