@@ -60,7 +60,8 @@ typedef struct {
     int64_t d;
     const Model *m;
     int layer, relu;
-    float *cam; /* [N, h*w] */
+    float *cam;  /* [N, h*w] */
+    double *acc; /* [h*w] scratch */
     int64_t hw;
 } CamCtx;
 
@@ -78,8 +79,8 @@ static int cam_consume(void *p, int64_t r0, int64_t len, const float *g, const f
     const float *a = tensor_data(&n->output), *da = tensor_data(&n->d_output);
     for (int64_t i = 0; i < len; i++) {
         float *cam = c->cam + (r0 + i) * hw;
-        double *acc = calloc((size_t)hw, sizeof(double));
-        if (!acc) return sn_errorf("out of memory");
+        double *acc = c->acc;
+        memset(acc, 0, sizeof(double) * (size_t)hw);
         for (int64_t ch = 0; ch < k; ch++) {
             const float *ai = a + (i * k + ch) * hw, *gi = da + (i * k + ch) * hw;
             double wk = 0;
@@ -88,7 +89,6 @@ static int cam_consume(void *p, int64_t r0, int64_t len, const float *g, const f
             for (int64_t q = 0; q < hw; q++) acc[q] += wk * ai[q];
         }
         for (int64_t q = 0; q < hw; q++) cam[q] = (float)(c->relu && acc[q] < 0 ? 0 : acc[q]);
-        free(acc);
     }
     return SN_OK;
 }
@@ -114,7 +114,8 @@ int attr_gradcam(const AttrRun *r, const Tensor *x, const float *targets, const 
     BackwardRule *rules = calloc((size_t)m->nnodes, sizeof *rules);
     char *from = calloc((size_t)m->nnodes, 1);
     float *cam = malloc(sizeof(float) * (size_t)(n * h * w));
-    int rc = rules && from && cam ? SN_OK : sn_errorf("out of memory");
+    double *acc = malloc(sizeof(double) * (size_t)(h * w));
+    int rc = rules && from && cam && acc ? SN_OK : sn_errorf("out of memory");
     if (rc == SN_OK) {
         for (int i = 0; i < m->nnodes; i++) {
             const Node *nd = &m->nodes[i];
@@ -123,7 +124,7 @@ int attr_gradcam(const AttrRun *r, const Tensor *x, const float *targets, const 
                 if (nd->inputs[k] != MODEL_INPUT && from[nd->inputs[k]]) from[i] = 1;
             if (!from[i] || i == o->layer) rules[i] = (BackwardRule){skip_rule, NULL};
         }
-        CamCtx c = {tensor_data(x), d, m, o->layer, o->relu, cam, h * w};
+        CamCtx c = {tensor_data(x), d, m, o->layer, o->relu, cam, acc, h * w};
         AttrRows s;
         attr_rows_init(&s, x, 1);
         s.rules = rules, s.fill = cam_fill, s.consume = cam_consume, s.ctx = &c;
@@ -139,7 +140,7 @@ int attr_gradcam(const AttrRun *r, const Tensor *x, const float *targets, const 
                 memcpy(tensor_data(out), cam, sizeof(float) * (size_t)(n * h * w));
         }
     }
-    free(rules), free(from), free(cam);
+    free(rules), free(from), free(cam), free(acc);
     return rc;
 }
 

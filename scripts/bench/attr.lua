@@ -2,14 +2,14 @@
 -- of Fashion-MNIST test images: gradient, integrated gradients (32 steps,
 -- Gauss-Legendre, zero baseline, with the completeness gap) and SmoothGrad
 -- (50 draws, sigma 0.15), on LeNet and ResNet8, for this run's --threads.
--- Writes the weights, the batch, the targets and the timings to the output
--- file so scripts/bench/attr_torch.py runs PyTorch on the same data:
---   for t in 1 2; do bin/sanity run scripts/bench/attr.lua --threads $t --out /tmp/bench_attr_t$t.h5; done
---   /usr/bin/python3 scripts/bench/attr_torch.py /tmp/bench_attr_t1.h5 /tmp/bench_attr_t2.h5
+-- Writes the weights, the batch, the targets and the timings (min and median
+-- wall seconds, min process CPU seconds) to --out, so that
+-- scripts/bench/attr_torch.py runs PyTorch on the same data; that script
+-- drives this one, alternating the two so both see the same machine load:
+--   /usr/bin/python3 scripts/bench/attr_torch.py            (the comparison)
+--   bin/sanity run scripts/bench/attr.lua --threads 1 --out /tmp/a.h5   (sanity alone)
 -- Options: reps=3 batch=256 models=lenet,resnet8 methods=gradient,ig32,smoothgrad50
--- (batch_size, the rows per pass, is sanity's default 256). Prints min and
--- median seconds per call; the machine's other load makes the min the
--- steadier number.
+-- (batch_size, the rows per pass, is sanity's default 256).
 local models = require "sanity.models"
 
 local reps = cfg.reps or 3
@@ -37,25 +37,26 @@ local f = results.open()
 local x, y = data.fashion_mnist{split = "test", n = batch}
 f:write("x", x)
 f:write("target", y)
-print(string.format("%-8s %7s  %-14s %9s %9s", "model", "threads", "method", "min s", "median s"))
+print(string.format("%-8s %7s  %-14s %9s %9s %9s", "model", "threads", "method", "min s", "median s", "cpu s"))
 for _, name in ipairs(names) do
   local m = models[name]{seed = 0}
   for _, p in ipairs(m:parameters()) do f:write("weights/" .. name .. "/" .. p.name, p.value) end
   for _, b in ipairs(m:buffers()) do f:write("weights/" .. name .. "/" .. b.name, b.value) end
   for _, meth in ipairs(methods) do
     local fn = calls[meth] or error("unknown method " .. meth)
-    local ts = {}
+    local ts, cpu = {}, {}
     fn(m, x, y) -- warm-up
     for r = 1, reps do
-      local t0 = sanity.clock()
+      local t0, c0 = sanity.clock(), os.clock()
       fn(m, x, y)
-      ts[r] = sanity.clock() - t0
+      ts[r], cpu[r] = sanity.clock() - t0, os.clock() - c0
       collectgarbage()
     end
     table.sort(ts)
+    table.sort(cpu)
     local lo, med = ts[1], ts[(#ts + 1) // 2]
-    f:write("time/" .. name .. "/" .. meth, {lo, med})
-    print(string.format("%-8s %7d  %-14s %9.3f %9.3f", name, threads, meth, lo, med))
+    f:write("time/" .. name .. "/" .. meth, {lo, med, cpu[1]})
+    print(string.format("%-8s %7d  %-14s %9.3f %9.3f %9.3f", name, threads, meth, lo, med, cpu[1]))
   end
 end
 f:close()

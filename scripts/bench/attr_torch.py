@@ -1,40 +1,54 @@
 #!/usr/bin/python3
-"""bench/attr_torch.py — PyTorch timings of the calls in bench/attr.lua on the
-same weights, images and targets (read from the files attr.lua wrote, one per
-thread count), and the sanity/PyTorch comparison.
+"""bench/attr_torch.py — sanity vs PyTorch for gradient, integrated gradients
+(32 steps) and SmoothGrad (50 draws) on LeNet and ResNet8, same weights,
+images, targets and thread count.
 
-    for t in 1 2; do bin/sanity run scripts/bench/attr.lua --threads $t --out /tmp/bench_attr_t$t.h5; done
-    /usr/bin/python3 scripts/bench/attr_torch.py /tmp/bench_attr_t1.h5 /tmp/bench_attr_t2.h5 [--reps 3]
+    /usr/bin/python3 scripts/bench/attr_torch.py [--sanity bin/sanity] [--threads 1,2] [--reps 3]
+        [--models lenet,resnet8] [--methods gradient,ig32,smoothgrad50]
 
-The PyTorch side is a straightforward batched implementation written from the
-definitions (no attribution library): rows (samples x steps or draws) in
-chunks of 256 rows, one forward and one autograd input-gradient per chunk,
-parameters frozen, torch.set_num_threads(threads of the file), eval mode.
+For each (threads, model, method) it alternates `reps` times: one run of
+scripts/bench/attr.lua (warm-up + one timed call; it writes the weights, the
+256 Fashion-MNIST test images, the targets and its timings to a temporary
+file), then one timed PyTorch call on that file's weights and data. Both
+sides thus see the same load on a shared machine; the table gives the
+minimum over reps of wall time and of process CPU time (the steadier number
+on a busy machine for 1 thread; with 2 threads PyTorch's OpenMP workers
+spin while waiting, so compare wall times there).
+
+The PyTorch side is a straightforward batched implementation written from
+the definitions (no attribution library): rows (samples x steps or draws)
+in chunks of 256, one forward and one autograd input gradient per chunk,
+parameters frozen, eval mode, torch.set_num_threads(threads).
   gradient       d logit_target / d x
   ig32           Gauss-Legendre, 32 steps, zero baseline, and the
                  completeness gap (two extra forwards), as sanity returns it
-  smoothgrad50   50 draws, noise sd = 0.15 (max - min) per sample
-Prints min and median seconds per call and speed-up = PyTorch / sanity (min)."""
+  smoothgrad50   50 draws, noise sd = 0.15 (max - min) per sample"""
 import argparse
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import h5py
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
 from make_nn_fixtures import LeNet, ResNet8  # noqa: E402
 
 CHUNK = 256
+CLASSES = {"lenet": LeNet, "resnet8": ResNet8}
 
 
-def load(cls, f, name):
+def load(cls, weights):
+    """The PyTorch model with sanity's weights (state_dict keys = sanity's names)."""
     m = cls()
     sd = m.state_dict()
     for k in sd:
-        sd[k] = torch.from_numpy(np.asarray(f[f"weights/{name}/{k}"])).to(sd[k].dtype).reshape(sd[k].shape)
+        sd[k] = torch.from_numpy(weights[k]).to(sd[k].dtype).reshape(sd[k].shape)
     m.load_state_dict(sd)
     for p in m.parameters():
         p.requires_grad_(False)
@@ -60,13 +74,12 @@ def ig32(model, x, y, steps=32):
     base = torch.zeros_like(x)
     acc = torch.zeros_like(x)
     rows = torch.arange(n * steps)
+    shape = (-1,) + (1,) * (x.dim() - 1)
     for r0 in range(0, n * steps, CHUNK):
         r = rows[r0:r0 + CHUNK]
         s, k = r // steps, r % steps
-        shape = (-1,) + (1,) * (x.dim() - 1)
         inp = base[s] + alpha[k].view(shape) * (x[s] - base[s])
-        g = row_grads(model, inp, y[s])
-        acc.index_add_(0, s, g * weight[k].view(shape))
+        acc.index_add_(0, s, row_grads(model, inp, y[s]) * weight[k].view(shape))
     attr = (x - base) * acc
     with torch.no_grad():
         fx = model(x).gather(1, y.view(-1, 1)).squeeze(1)
@@ -87,40 +100,53 @@ def smoothgrad50(model, x, y, n=50, sigma=0.15):
     return acc / n
 
 
-def timed(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    ts.sort()
-    return ts[0], ts[(len(ts) - 1) // 2]
+METHODS = {"gradient": gradient, "ig32": ig32, "smoothgrad50": smoothgrad50}
+
+
+def run_sanity(binary, th, model, meth, out):
+    cmd = [binary, "run", os.path.join(HERE, "attr.lua"), "--threads", str(th), "--out", out, "reps=1",
+           f"models={model}", f"methods={meth}", "--quiet"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with h5py.File(out, "r") as f:
+        wall, _, cpu = np.asarray(f[f"time/{model}/{meth}"])
+        data = {k: np.asarray(f[k]) for k in ("x", "target")}
+        weights = {k: np.asarray(v) for k, v in f[f"weights/{model}"].items()}
+    os.remove(out)
+    return wall, cpu, data, weights
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("files", nargs="+")
+    ap.add_argument("--sanity", default=os.path.join(ROOT, "bin", "sanity"))
+    ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--models", default="lenet,resnet8")
+    ap.add_argument("--methods", default="gradient,ig32,smoothgrad50")
     args = ap.parse_args()
-    print(f"{'model':8s} {'threads':>7s}  {'method':14s} {'torch min':>9s} {'median':>8s} "
-          f"{'sanity min':>10s} {'median':>8s} {'speed-up':>8s}")
-    for path in args.files:
-        with h5py.File(path, "r") as f:
-            th = int(f.attrs["threads"])  # provenance: sanity's --threads
-            torch.set_num_threads(th)
-            x = torch.from_numpy(np.asarray(f["x"]))
-            y = torch.from_numpy(np.asarray(f["target"])).long()
-            for name, cls in (("lenet", LeNet), ("resnet8", ResNet8)):
-                if f"time/{name}" not in f:
-                    continue
-                m = load(cls, f, name)
-                for meth in f[f"time/{name}"]:
-                    fn = {"gradient": gradient, "ig32": ig32, "smoothgrad50": smoothgrad50}[meth]
-                    lo, med = timed(lambda: fn(m, x, y), args.reps)
-                    s_lo, s_med = np.asarray(f[f"time/{name}/{meth}"])
-                    print(f"{name:8s} {th:7d}  {meth:14s} {lo:9.3f} {med:8.3f} {s_lo:10.3f} {s_med:8.3f} "
-                          f"{lo / s_lo:7.2f}x", flush=True)
+    print(f"{'model':8s} {'threads':>7s}  {'method':13s} {'torch s':>8s} {'sanity s':>8s} {'speed-up':>8s}"
+          f"   {'torch cpu':>9s} {'sanity cpu':>10s} {'speed-up':>8s}", flush=True)
+    tmp = os.path.join(tempfile.gettempdir(), f"bench_attr_{os.getpid()}.h5")
+    for th in (int(t) for t in args.threads.split(",")):
+        torch.set_num_threads(th)
+        for model in args.models.split(","):
+            for meth in args.methods.split(","):
+                sw, sc, tw, tc = [], [], [], []
+                m = None
+                for _ in range(args.reps):
+                    wall, cpu, data, weights = run_sanity(args.sanity, th, model, meth, tmp)
+                    sw.append(wall)
+                    sc.append(cpu)
+                    if m is None:
+                        m = load(CLASSES[model], weights)
+                        x = torch.from_numpy(data["x"])
+                        y = torch.from_numpy(data["target"]).long()
+                        METHODS[meth](m, x, y)  # warm-up
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    METHODS[meth](m, x, y)
+                    tw.append(time.perf_counter() - t0)
+                    tc.append(time.process_time() - c0)
+                print(f"{model:8s} {th:7d}  {meth:13s} {min(tw):8.3f} {min(sw):8.3f} {min(tw) / min(sw):7.2f}x"
+                      f"   {min(tc):9.3f} {min(sc):10.3f} {min(tc) / min(sc):7.2f}x", flush=True)
 
 
 if __name__ == "__main__":
