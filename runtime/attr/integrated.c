@@ -118,7 +118,7 @@ int attr_ig_baseline_blur(const Tensor *x, double sigma, Tensor *out) {
 
 typedef struct {
     const float *x, *base; /* [N, D]; base [N or 1, D] */
-    int64_t d, steps, base_stride;
+    int64_t d, gd, steps, base_stride; /* gd: elements of a gradient row (D, or the head's) */
     const double *alpha, *weight;
     float *fill_dst; /* nn_parallel target of the current fill */
     int64_t r0;
@@ -150,9 +150,9 @@ static int ig_consume(void *p, int64_t r0, int64_t len, const float *g, const fl
     IgCtx *c = p;
     for (int64_t q = 0; q < len; q++) {
         int64_t row = r0 + q;
-        double wk = c->weight[row % c->steps], *acc = c->acc + row / c->steps * c->d;
-        const float *gq = g + q * c->d;
-        for (int64_t j = 0; j < c->d; j++) acc[j] += wk * gq[j];
+        double wk = c->weight[row % c->steps], *acc = c->acc + row / c->steps * c->gd;
+        const float *gq = g + q * c->gd;
+        for (int64_t j = 0; j < c->gd; j++) acc[j] += wk * gq[j];
     }
     return SN_OK;
 }
@@ -183,28 +183,38 @@ static int ig_gap(const AttrRun *r, const Tensor *x, const Tensor *baseline, con
 
 int attr_integrated_gradients(const AttrRun *r, const Tensor *x, const float *targets, const AttrIgOptions *o,
                               Tensor *out, float *gap) {
-    int64_t n = x->shape[0], d = tensor_row_numel(x), bstride = o->baseline->shape[0] == 1 ? 0 : d;
+    int64_t n = x->shape[0], d = tensor_row_numel(x), bstride = o->baseline->shape[0] == 1 ? 0 : d, gd = d;
     memset(out, 0, sizeof *out);
-    double *alpha = malloc(sizeof(double) * (size_t)o->steps * 2), *acc = calloc((size_t)(n * d), sizeof(double));
+    int head = attr_linear_head(r, x, ATTR_HEAD_RATIO, &gd);
+    if (head < 0) gd = d;
+    double *alpha = malloc(sizeof(double) * (size_t)o->steps * 2), *acc = calloc((size_t)(n * gd), sizeof(double));
     int rc = alpha && acc ? SN_OK : sn_errorf("out of memory");
     const float *xv = tensor_data(x), *bv = tensor_data(o->baseline);
     if (rc == SN_OK) {
         attr_ig_rule(o->rule, o->steps, alpha, alpha + o->steps);
-        IgCtx c = {xv, bv, d, o->steps, bstride, alpha, alpha + o->steps, NULL, 0, acc, r->nthreads};
+        IgCtx c = {xv, bv, d, gd, o->steps, bstride, alpha, alpha + o->steps, NULL, 0, acc, r->nthreads};
         AttrRows s;
         attr_rows_init(&s, x, o->steps);
-        s.fill = ig_fill, s.consume = ig_consume, s.ctx = &c;
+        s.head = head, s.fill = ig_fill, s.consume = ig_consume, s.ctx = &c;
         rc = attr_rows_run(r, targets, &s);
     }
     if (rc == SN_OK) rc = tensor_init_like(out, x);
-    if (rc == SN_OK) {
-        float *ov = tensor_data(out);
+    float *ov = rc == SN_OK ? tensor_data(out) : NULL;
+    if (rc == SN_OK && head >= 0) { /* out = sum_k w_k grad_k through the head's transpose, once */
+        float *dz = malloc(sizeof(float) * (size_t)(n * gd));
+        if (!dz) rc = sn_errorf("out of memory");
+        for (int64_t q = 0; rc == SN_OK && q < n * gd; q++) dz[q] = (float)acc[q];
+        if (rc == SN_OK) rc = attr_head_backward(r, head, x, dz, ov);
+        free(dz);
+        for (int64_t i = 0; rc == SN_OK && i < n; i++)
+            for (int64_t j = 0; j < d; j++) ov[i * d + j] *= xv[i * d + j] - bv[i * bstride + j];
+    } else if (rc == SN_OK) {
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < d; j++)
                 ov[i * d + j] = (float)((double)(xv[i * d + j] - bv[i * bstride + j]) * acc[i * d + j]);
-        if (gap) rc = ig_gap(r, x, o->baseline, targets, ov, gap);
-        if (rc != SN_OK) tensor_release(out);
     }
+    if (rc == SN_OK && gap) rc = ig_gap(r, x, o->baseline, targets, ov, gap);
+    if (rc != SN_OK) tensor_release(out);
     free(alpha), free(acc);
     return rc;
 }

@@ -24,22 +24,52 @@ typedef struct AttrRows {
     int ndim;           /* model input shape without the batch dimension */
     int64_t shape[TENSOR_MAX_DIMS - 1];
     const BackwardRule *rules; /* NULL (plain gradients) or one per model node */
+    int head;                  /* -1, or the linear head (below): consume then gets the head's output gradients */
     /* Writes rows [r0, r0+len) of the model input into in[len, row_numel];
      * called on the main thread (it may use nn_parallel). */
     int (*fill)(void *ctx, int64_t r0, int64_t len, float *in);
-    /* grad[len, row_numel]: d score / d input of rows [r0, r0+len);
+    /* grad[len, row_numel]: d score / d input of rows [r0, r0+len) (with a
+     * head: d score / d head output, [len, head numel]);
      * score[len]: their explained scores. The model's activations and node
      * gradients of this chunk are readable during the call (r->model). */
     int (*consume)(void *ctx, int64_t r0, int64_t len, const float *grad, const float *score);
     void *ctx;
 } AttrRows;
 
-/* Fills in nrows/per_sample and the row shape from x [N, ...]. */
+/* Fills in nrows/per_sample and the row shape from x [N, ...]; no rules, no head. */
 void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample);
 
 /* Runs every row. targets[N] are the classes of the samples (checked against
  * the model's output: SN_ERR naming the first bad one). */
 int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s);
+
+/* ---- the linear head ----------------------------------------------------
+ * The head is the model's first layer when the input reaches it through
+ * reshapes only (flatten, identity) and it is conv2d or linear. Its input
+ * gradient is linear in its output gradient and independent of the input,
+ * so a method that keeps only a weighted sum of each sample's input
+ * gradients (integrated gradients, SmoothGrad) can sum the head's output
+ * gradients instead and apply the head's transpose once per sample: every
+ * row then skips the head's input gradient (for LeNet, conv1's: ~15% of a
+ * row's forward and backward; for the MLP, fc1's: most of the backward).
+ * The sums are as exact as before up to float rounding (W^T sum vs sum W^T). */
+
+/* The head's node index, or -1 (no head, or its output gradients would
+ * take more than `max_ratio` times the memory of the input's). *numel gets
+ * the head's output elements per sample. x gives the input shape; a
+ * one-sample forward learns the shapes when the model does not know them. */
+int attr_linear_head(const AttrRun *r, const Tensor *x, double max_ratio, int64_t *numel);
+/* The ratio the methods use: summing a head output row (in double) costs
+ * about as much as the head's input gradient saves when the head has ~16x
+ * the input's elements (ResNet8's stem); LeNet's conv1 has 6x. */
+#define ATTR_HEAD_RATIO 8.0
+/* dx[N, ...] (x's row size; overwritten) = the head's input gradient for
+ * output gradients dz[N, head numel]. */
+int attr_head_backward(const AttrRun *r, int head, const Tensor *x, const float *dz, float *dx);
+
+/* Per-sample output shape of node `node` (forwarding one sample of x when
+ * the model does not know it); SN_ERR when the forward fails. */
+int attr_node_shape(const AttrRun *r, const Tensor *x, int node, Shape *s);
 
 /* Standard normals for the noise of SmoothGrad and GradientShap, keyed by
  * (seed, stream): Box-Muller on both halves of each Philox block, in float.

@@ -24,7 +24,7 @@ static void noisy_row(float *out, const float *x, int64_t d, float sd, uint64_t 
 
 typedef struct {
     const float *x, *sd; /* [N, D], [N] */
-    int64_t d, draws;
+    int64_t d, gd, draws; /* gd: elements of a gradient row (D, or the head's) */
     uint64_t seed;
     float *fill_dst;
     int64_t r0;
@@ -52,8 +52,8 @@ static int smooth_consume(void *p, int64_t r0, int64_t len, const float *g, cons
     (void)score;
     SmoothCtx *c = p;
     for (int64_t q = 0; q < len; q++) {
-        int64_t off = (r0 + q) / c->draws * c->d;
-        attr_smooth_accumulate(c->s1 ? c->s1 + off : NULL, c->s2 ? c->s2 + off : NULL, g + q * c->d, c->d);
+        int64_t off = (r0 + q) / c->draws * c->gd;
+        attr_smooth_accumulate(c->s1 ? c->s1 + off : NULL, c->s2 ? c->s2 + off : NULL, g + q * c->gd, c->gd);
     }
     return SN_OK;
 }
@@ -82,24 +82,36 @@ void attr_smooth_finish(AttrSmoothKind kind, const double *s1, const double *s2,
 }
 
 int attr_smoothgrad(const AttrRun *r, const Tensor *x, const float *targets, const AttrSmoothOptions *o, Tensor *out) {
-    int64_t n = x->shape[0], d = tensor_row_numel(x);
+    int64_t n = x->shape[0], d = tensor_row_numel(x), gd = d;
     memset(out, 0, sizeof *out);
+    /* the mean of gradients can go through the head's transpose once; squares cannot */
+    int head = o->kind == ATTR_SMOOTH_MEAN ? attr_linear_head(r, x, ATTR_HEAD_RATIO, &gd) : -1;
+    if (head < 0) gd = d;
     int two = o->kind == ATTR_SMOOTH_VAR;
-    double *s = calloc((size_t)(n * d) * (two ? 2 : 1), sizeof(double));
+    double *s = calloc((size_t)(n * gd) * (two ? 2 : 1), sizeof(double));
     float *sd = malloc(sizeof(float) * (size_t)n * 2);
     int rc = s && sd ? SN_OK : sn_errorf("out of memory");
-    double *s1 = o->kind == ATTR_SMOOTH_SQ ? NULL : s, *s2 = o->kind == ATTR_SMOOTH_SQ ? s : two ? s + n * d : NULL;
+    double *s1 = o->kind == ATTR_SMOOTH_SQ ? NULL : s, *s2 = o->kind == ATTR_SMOOTH_SQ ? s : two ? s + n * gd : NULL;
     if (rc == SN_OK) {
         attr_sample_range(tensor_data(x), n, d, sd, sd + n);
         for (int64_t i = 0; i < n; i++) sd[i] = o->sigma * (sd[n + i] - sd[i]);
-        SmoothCtx c = {tensor_data(x), sd, d, o->n, r->seed, NULL, 0, s1, s2, r->nthreads};
+        SmoothCtx c = {tensor_data(x), sd, d, gd, o->n, r->seed, NULL, 0, s1, s2, r->nthreads};
         AttrRows rows;
         attr_rows_init(&rows, x, o->n);
-        rows.fill = smooth_fill, rows.consume = smooth_consume, rows.ctx = &c;
+        rows.head = head, rows.fill = smooth_fill, rows.consume = smooth_consume, rows.ctx = &c;
         rc = attr_rows_run(r, targets, &rows);
     }
-    if (rc == SN_OK && (rc = tensor_init_like(out, x)) == SN_OK)
+    if (rc == SN_OK) rc = tensor_init_like(out, x);
+    if (rc == SN_OK && head >= 0) { /* mean of the head's output gradients, then its transpose */
+        float *dz = malloc(sizeof(float) * (size_t)(n * gd));
+        if (!dz) rc = sn_errorf("out of memory");
+        if (rc == SN_OK) attr_smooth_finish(ATTR_SMOOTH_MEAN, s1, NULL, o->n, n * gd, dz);
+        if (rc == SN_OK) rc = attr_head_backward(r, head, x, dz, tensor_data(out));
+        free(dz);
+    } else if (rc == SN_OK) {
         attr_smooth_finish(o->kind, s1, s2, o->n, n * d, tensor_data(out));
+    }
+    if (rc != SN_OK) tensor_release(out);
     free(s), free(sd);
     return rc;
 }
