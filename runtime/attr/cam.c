@@ -49,12 +49,6 @@ void attr_upsample_bilinear(float *out, const float *in, int64_t planes, int64_t
     }
 }
 
-static int skip_rule(void *ctx, const Model *m, int node, const Tensor *const *inputs, const Tensor *output,
-                     const Tensor *d_out, Tensor *const *d_in, int nthreads) {
-    (void)ctx, (void)m, (void)node, (void)inputs, (void)output, (void)d_out, (void)d_in, (void)nthreads;
-    return SN_OK;
-}
-
 typedef struct {
     const float *x;
     int64_t d;
@@ -98,16 +92,8 @@ int attr_gradcam(const AttrRun *r, const Tensor *x, const float *targets, const 
     int64_t n = x->shape[0], d = tensor_row_numel(x);
     memset(out, 0, sizeof *out);
     Shape ls;
-    if (!model_node_shape(m, o->layer, &ls) || ls.ndim != 3) {
-        /* shapes unknown until a forward: one sample tells */
-        Tensor one;
-        if (tensor_narrow(&one, x, 0, 1) != SN_OK) return SN_ERR;
-        int rc = model_forward(m, &one, NULL, r->nthreads);
-        tensor_release(&one);
-        if (rc != SN_OK) return SN_ERR;
-        if (!model_node_shape(m, o->layer, &ls) || ls.ndim != 3)
-            return sn_errorf("Grad-CAM: layer '%s' has no [C, H, W] output", m->nodes[o->layer].name);
-    }
+    if (attr_node_shape(r, x, o->layer, &ls) != SN_OK) return SN_ERR;
+    if (ls.ndim != 3) return sn_errorf("Grad-CAM: layer '%s' has no [C, H, W] output", m->nodes[o->layer].name);
     int64_t h = ls.dim[1], w = ls.dim[2];
     /* rules: skip every node that cannot carry the gradient from the layer
      * to the output (nodes before it and side branches), and the layer */
@@ -122,7 +108,7 @@ int attr_gradcam(const AttrRun *r, const Tensor *x, const float *targets, const 
             from[i] = i == o->layer;
             for (int k = 0; k < nd->ninputs && i > o->layer; k++)
                 if (nd->inputs[k] != MODEL_INPUT && from[nd->inputs[k]]) from[i] = 1;
-            if (!from[i] || i == o->layer) rules[i] = (BackwardRule){skip_rule, NULL};
+            if (!from[i] || i == o->layer) rules[i] = (BackwardRule){attr_skip_rule, NULL};
         }
         CamCtx c = {tensor_data(x), d, m, o->layer, o->relu, cam, acc, h * w};
         AttrRows s;

@@ -275,7 +275,7 @@ static int shap_consume(void *p, int64_t r0, int64_t len, const float *g, const 
 
 int attr_gradient_shap(const AttrRun *r, const Tensor *x, const float *targets, const AttrShapOptions *o, Tensor *out) {
     int64_t n = x->shape[0], d = tensor_row_numel(x), rows = n * o->n;
-    int64_t cap = rows < r->chunk ? rows : r->chunk;
+    int64_t chunk = attr_chunk_rows(r, d), cap = rows < chunk ? rows : chunk;
     memset(out, 0, sizeof *out);
     double *acc = calloc((size_t)(n * d), sizeof(double));
     float *delta = malloc(sizeof(float) * (size_t)(cap * d));

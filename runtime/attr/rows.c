@@ -1,5 +1,5 @@
 /* rows.c — the chunked row engine of attr/rows.h: one reusable input buffer
- * of at most r->chunk rows, forward, output gradients, backward, hand-over.
+ * of at most attr_chunk_rows() rows, forward, output gradients, backward, hand-over.
  * It knows no method; what the rows are and what is kept of them is the
  * caller's business. */
 #include "attr/rows.h"
@@ -53,14 +53,33 @@ void attr_sample_range(const float *x, int64_t n, int64_t d, float *lo, float *h
     }
 }
 
-static int skip_rule(void *ctx, const Model *m, int node, const Tensor *const *inputs, const Tensor *output,
-                     const Tensor *d_out, Tensor *const *d_in, int nthreads) {
+int attr_skip_rule(void *ctx, const Model *m, int node, const Tensor *const *inputs, const Tensor *output,
+                   const Tensor *d_out, Tensor *const *d_in, int nthreads) {
     (void)ctx, (void)m, (void)node, (void)inputs, (void)output, (void)d_out, (void)d_in, (void)nthreads;
     return SN_OK;
 }
 
+int64_t attr_chunk_rows(const AttrRun *r, int64_t row_numel) {
+    const Model *m = r->model;
+    double floats = 2.0 * (double)row_numel, macs = 0; /* input and its gradient */
+    for (int i = 0; i < m->nnodes; i++) {
+        const Node *n = &m->nodes[i];
+        Shape s;
+        if (!model_node_shape(m, i, &s)) return r->chunk;
+        double numel = (double)shape_numel(s.ndim, s.dim);
+        if (!layer_ops(n->kind)->alias) floats += 2.0 * numel; /* activation and gradient */
+        if (n->kind == LAYER_CONV2D) macs += (double)tensor_numel(&n->param[0]) * (numel / (double)s.dim[0]);
+        if (n->kind == LAYER_LINEAR) macs += (double)tensor_numel(&n->param[0]);
+    }
+    double rows = ATTR_CHUNK_BYTES / (4.0 * floats);
+    if (r->nthreads > 1 && macs > 0 && ATTR_CHUNK_MACS * r->nthreads / macs > rows)
+        rows = ATTR_CHUNK_MACS * r->nthreads / macs;
+    int64_t c = rows < 8 ? 8 : rows > (double)r->chunk ? r->chunk : (int64_t)rows;
+    return c < r->chunk ? c : r->chunk;
+}
+
 int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
-    int64_t cap = s->nrows < r->chunk ? s->nrows : r->chunk;
+    int64_t chunk = attr_chunk_rows(r, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk;
     int64_t shape[TENSOR_MAX_DIMS];
     shape[0] = cap;
     memcpy(shape + 1, s->shape, sizeof(int64_t) * (size_t)s->ndim);
@@ -69,7 +88,7 @@ int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
     BackwardRule *head_rules = NULL;
     if (s->head >= 0) { /* the head and the reshapes before it: nothing to compute */
         head_rules = calloc((size_t)r->model->nnodes, sizeof *head_rules);
-        for (int i = 0; head_rules && i <= s->head; i++) head_rules[i] = (BackwardRule){skip_rule, NULL};
+        for (int i = 0; head_rules && i <= s->head; i++) head_rules[i] = (BackwardRule){attr_skip_rule, NULL};
     }
     const BackwardRule *rules = s->head >= 0 ? head_rules : s->rules;
     float *score = malloc(sizeof(float) * (size_t)cap);
