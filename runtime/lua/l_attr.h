@@ -10,7 +10,9 @@
  *   abs        false: take |map| before reduction and normalisation
  *   reduce     "none" (default) | "sum" | "mean" | "max" | "max_abs": over channels (dim 2 in Lua terms)
  *   normalize  "none" (default) | "max_abs" | "min_max" | "std": per sample, last
- *   batch_size 256: rows (samples x steps x draws) per forward/backward pass;
+ *   batch_size 256: at most this many rows (samples x steps x draws) per
+ *              forward/backward pass (fewer when that is faster, see
+ *              attr_chunk_rows in attr/rows.h);
  *              results do not depend on it
  *   seed       the run seed: keys every random draw of the method
  * Method bindings live one family per file (l_attr_<family>.c) and export a

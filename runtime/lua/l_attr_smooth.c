@@ -13,7 +13,9 @@
  *     seed = rng_mix(seed, j), so a random method draws afresh each time.
  *     The noisy inputs are those of attr.smoothgrad, and targets are fixed
  *     on the clean input ("predicted" = the prediction for x), so
- *     attr.smooth("gradient", ...) equals attr.smoothgrad(...) exactly.
+ *     attr.smooth("gradient", ...) equals attr.smoothgrad(...) up to float
+ *     rounding (exactly for smoothgrad_sq and vargrad; smoothgrad may sum
+ *     the first layer's output gradients instead, attr/rows.h).
  *     One call of the method per draw, each on the whole batch.
  *   attr.noisy(x, draw, {sigma = 0.15, seed}) -> draw `draw` (1-based) of the
  *     noisy inputs above: what SmoothGrad and attr.smooth explain.
