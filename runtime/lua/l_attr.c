@@ -152,10 +152,17 @@ static int l_attr_list(lua_State *L) {
 }
 
 /* attr.explain(name, model, x, target, opts) */
+static int is_method(const char *name) {
+    for (int f = 0; families[f]; f++)
+        for (const luaL_Reg *r = families[f]; r->name; r++)
+            if (name[0] != '_' && strcmp(r->name, name) == 0) return 1;
+    return 0;
+}
+
 static int l_attr_explain(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     lua_getfield(L, lua_upvalueindex(1), name);
-    if (!lua_isfunction(L, -1) || name[0] == '_') {
+    if (!lua_isfunction(L, -1) || !is_method(name)) { /* not list, explain, smooth, noisy */
         push_names(L, 0);
         return luaL_error(L, "unknown attribution method '%s' (known: %s)", name, lua_tostring(L, -1));
     }
