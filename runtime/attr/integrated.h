@@ -2,7 +2,7 @@
  * (Sundararajan et al. 2017) with Captum's quadrature rules, and
  * GradientShap / expected gradients (Erion et al. 2021; Captum's
  * GradientShap). Every step of every sample is a row of one chunked
- * forward/backward stream (attr/rows.h). Signatures follow attr.h. */
+ * forward/backward stream (attr/noise.h). Signatures follow attr.h. */
 #ifndef SANITY_ATTR_INTEGRATED_H
 #define SANITY_ATTR_INTEGRATED_H
 
@@ -61,7 +61,7 @@ typedef struct AttrShapOptions {
 
 /* GradientShap: out = mean over draws j of grad f(b + a (x~ - b)) * (x~ - b),
  * x~ = x + stdev * eps, for draw j of sample i: eps = attr_normal(seed,
- * rng_stream("gradient_shap.noise", i, j)) (attr/rows.h), b = baselines[rng_integers over
+ * rng_stream("gradient_shap.noise", i, j)) (attr/noise.h), b = baselines[rng_integers over
  * [0, B) of rng_stream("gradient_shap.baseline", i, j)], a = first
  * rng_uniform of rng_stream("gradient_shap.alpha", i, j). */
 int attr_gradient_shap(const AttrRun *r, const Tensor *x, const float *targets, const AttrShapOptions *o, Tensor *out);

@@ -4,14 +4,12 @@
  * caller's business. */
 #include "attr/rows.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "nn/conv2d.h"
 #include "nn/linear.h"
-#include "rng.h"
 
 void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample) {
     memset(s, 0, sizeof *s);
@@ -21,24 +19,6 @@ void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample) {
     s->row_numel = tensor_row_numel(x);
     s->ndim = x->ndim - 1;
     memcpy(s->shape, x->shape + 1, sizeof(int64_t) * (size_t)s->ndim);
-}
-
-void attr_normal(float *out, int64_t n, uint64_t seed, uint64_t stream) {
-    for (int64_t b = 0; b * 4 < n; b++) {
-        uint32_t w[4];
-        float v[4];
-        rng_block(seed, stream, (uint64_t)b, w);
-        for (int h = 0; h < 4; h += 2) {
-            /* top 24 bits + 1/2: u in (0, 1), exact in float */
-            float u = ((float)(w[h] >> 8) + 0.5f) * (1.0f / 16777216.0f);
-            float t = (float)(2.0 * M_PI) * (((float)(w[h + 1] >> 8) + 0.5f) * (1.0f / 16777216.0f));
-            float r = sqrtf(-2.0f * logf(u)), sn, cs;
-            sincosf(t, &sn, &cs);
-            v[h] = r * cs, v[h + 1] = r * sn;
-        }
-        int64_t m = n - b * 4 < 4 ? n - b * 4 : 4;
-        for (int64_t k = 0; k < m; k++) out[b * 4 + k] = v[k];
-    }
 }
 
 void attr_sample_range(const float *x, int64_t n, int64_t d, float *lo, float *hi) {

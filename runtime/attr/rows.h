@@ -91,17 +91,6 @@ int attr_skip_rule(void *ctx, const Model *m, int node, const Tensor *const *inp
  * the model does not know it); SN_ERR when the forward fails. */
 int attr_node_shape(const AttrRun *r, const Tensor *x, int node, Shape *s);
 
-/* Standard normals for the noise of SmoothGrad and GradientShap, keyed by
- * (seed, stream): Box-Muller on both halves of each Philox block, in float.
- * Block b (words w0..w3; u(w) = ((w >> 8) + 1/2) / 2^24, the uniform of
- * rng_uniform) gives elements 4b..4b+3 = r0 cos t0, r0 sin t0, r1 cos t1,
- * r1 sin t1, r = sqrt(-2 ln u(w0 or w2)), t = 2 pi u(w1 or w3). The 24-bit
- * uniforms cut the tails at 5.9 standard deviations (probability 4e-9).
- * About 3x faster than rng_normal (one Philox block and one double-precision
- * log and cos per value), whose values these are not: noise is a large
- * share of SmoothGrad's time on small models. */
-void attr_normal(float *out, int64_t n, uint64_t seed, uint64_t stream);
-
 /* The range of each sample of x[N, D]: lo[i] = min, hi[i] = max. */
 void attr_sample_range(const float *x, int64_t n, int64_t d, float *lo, float *hi);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attr/noise.h"
 #include "attr/rows.h"
 #include "error.h"
 #include "nn/layer.h"

@@ -1,11 +1,11 @@
 /* attr/smooth.h — gradients averaged over noisy copies of the input:
  * SmoothGrad (Smilkov et al. 2017), its squared variant and VarGrad
  * (Adebayo et al. 2018), as Captum's NoiseTunnel computes them. All draws of
- * all samples are rows of one chunked forward/backward stream (attr/rows.h).
+ * all samples are rows of one chunked forward/backward stream (attr/noise.h).
  * Signatures follow attr.h.
  *
  * Noise: draw j of sample i is x_i + sd_i * eps, eps = attr_normal(seed,
- * rng_stream("smoothgrad", i, j)) (attr/rows.h), sd_i = sigma *
+ * rng_stream("smoothgrad", i, j)) (attr/noise.h), sd_i = sigma *
  * (max(x_i) - min(x_i)): sigma is a fraction of the sample's range, as in
  * the paper. The same draws serve all three kinds and the generic noise
  * tunnel (attr.smooth in Lua), so their results are comparable draw for

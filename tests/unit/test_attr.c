@@ -2,7 +2,8 @@
  * Gauss-Legendre quadrature (closed forms, polynomial exactness, NumPy's
  * leggauss), the integrated-gradients rules (Captum's nodes and weights by
  * hand), the blur baseline (scipy.ndimage.gaussian_filter), the Sobel map
- * (scipy.ndimage.sobel) and the bilinear resize (torch F.interpolate) on
+ * (scipy.ndimage.sobel), the noise generator (its definition computed
+ * here from rng_block with libm in double) and the bilinear resize (torch F.interpolate) on
  * tests/fixtures/attr_numeric.h5 (scripts/fixtures/make_attr_fixtures.py).
  * The methods themselves are tested from Lua (tests/lua/test_attr_methods.lua). */
 #include <math.h>
@@ -12,8 +13,10 @@
 #include "attr/baseline.h"
 #include "attr/cam.h"
 #include "attr/integrated.h"
+#include "attr/noise.h"
 #include "error.h"
 #include "fixture.h"
+#include "rng.h"
 #include "test.h"
 
 #define NUMERIC "attr_numeric.h5"
@@ -156,5 +159,31 @@ TEST(bilinear_upsample_matches_torch) {
         double d = max_abs_diff(tensor_data(&got), tensor_data(&want), tensor_numel(&want));
         CHECK_MSG(d < 1e-6, "%s: max |diff| %.3g", cases[c][1], d);
         tensor_release(&got), tensor_release(&want), tensor_release(&in);
+    }
+}
+
+/* attr_normal = Box-Muller on rng_block's words as documented in noise.h,
+ * within the accuracy of its float ln/sin/cos; every tail length. */
+TEST(attr_normal_matches_its_definition) {
+    static float got[1003];
+    const int64_t lens[] = {1003, 64, 5, 1};
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+        int64_t n = lens[t];
+        uint64_t seed = 0x123456789ABCull + (uint64_t)t, stream = rng_stream("smoothgrad", 7, (uint64_t)t);
+        for (int64_t k = 0; k < 1003; k++) got[k] = 1e9f; /* untouched past n */
+        attr_normal(got, n, seed, stream);
+        double worst = 0;
+        for (int64_t k = 0; k < n; k++) {
+            uint32_t w[4];
+            rng_block(seed, stream, (uint64_t)(k / 4), w);
+            int h = (int)(k % 4) / 2 * 2;
+            /* u exactly as rng_uniform makes it (float: k + 1/2 rounds to even above 2^23) */
+            double u = ((float)(w[h] >> 8) + 0.5f) * (1.0f / 16777216.0f);
+            double v = ((float)(w[h + 1] >> 8) + 0.5f) * (1.0f / 16777216.0f);
+            double r = sqrt(-2 * log(u)), a = 2 * M_PI * v, want = k % 2 ? r * sin(a) : r * cos(a);
+            worst = fmax(worst, fabs(got[k] - want));
+        }
+        CHECK_MSG(worst < 1e-6, "n=%lld: worst error %.3g", (long long)n, worst);
+        CHECK(n == 1003 || got[n] == 1e9f);
     }
 }
