@@ -151,7 +151,7 @@ static int l_attr_list(lua_State *L) {
     return 1;
 }
 
-/* attr.explain(name, model, x, target, opts) */
+/* A name of the method families (not list, explain or the tools). */
 static int is_method(const char *name) {
     for (int f = 0; families[f]; f++)
         for (const luaL_Reg *r = families[f]; r->name; r++)
@@ -159,10 +159,11 @@ static int is_method(const char *name) {
     return 0;
 }
 
+/* attr.explain(name, model, x, target, opts) */
 static int l_attr_explain(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     lua_getfield(L, lua_upvalueindex(1), name);
-    if (!lua_isfunction(L, -1) || !is_method(name)) { /* not list, explain, smooth, noisy */
+    if (!lua_isfunction(L, -1) || !is_method(name)) {
         push_names(L, 0);
         return luaL_error(L, "unknown attribution method '%s' (known: %s)", name, lua_tostring(L, -1));
     }
