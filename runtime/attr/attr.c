@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attr/rows.h"
 #include "error.h"
 
 /* Runs rows [start, start+len) of x through the model; *logits refs the output. */
@@ -27,8 +28,9 @@ int attr_logits(const AttrRun *r, const Tensor *x, Tensor *logits) {
     int64_t n = x->shape[0];
     memset(logits, 0, sizeof *logits);
     if (n < 1) return sn_errorf("attribution needs at least one sample");
-    for (int64_t s = 0; s < n; s += r->chunk) {
-        int64_t len = n - s < r->chunk ? n - s : r->chunk;
+    int64_t chunk = attr_chunk_rows(r, tensor_row_numel(x)); /* <= r->chunk */
+    for (int64_t s = 0; s < n; s += chunk) {
+        int64_t len = n - s < chunk ? n - s : chunk;
         Tensor out;
         if (forward_rows(r, x, s, len, &out) != SN_OK) {
             tensor_release(logits);
@@ -79,8 +81,9 @@ void attr_output_grad(AttrOutput o, const float *logits, int64_t k, int target, 
 
 int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *scores) {
     int64_t n = x->shape[0];
-    for (int64_t s = 0; s < n; s += r->chunk) {
-        int64_t len = n - s < r->chunk ? n - s : r->chunk;
+    int64_t chunk = attr_chunk_rows(r, tensor_row_numel(x)); /* <= r->chunk */
+    for (int64_t s = 0; s < n; s += chunk) {
+        int64_t len = n - s < chunk ? n - s : chunk;
         Tensor out;
         if (forward_rows(r, x, s, len, &out) != SN_OK) return SN_ERR;
         int64_t k = out.shape[1];
@@ -115,8 +118,9 @@ int attr_gradient_rows(const AttrRun *r, const Tensor *x, const float *targets, 
                        Tensor *grad, float *scores) {
     int64_t n = x->shape[0], row = tensor_row_numel(x);
     if (tensor_init_like(grad, x) != SN_OK) return SN_ERR;
-    for (int64_t s = 0; s < n; s += r->chunk) {
-        int64_t len = n - s < r->chunk ? n - s : r->chunk;
+    int64_t chunk = attr_chunk_rows(r, tensor_row_numel(x)); /* <= r->chunk */
+    for (int64_t s = 0; s < n; s += chunk) {
+        int64_t len = n - s < chunk ? n - s : chunk;
         Tensor out, d_out, d_in = {0};
         if (forward_rows(r, x, s, len, &out) != SN_OK) goto fail;
         int64_t k = out.shape[1];

@@ -182,5 +182,7 @@ int luaopen_sanity_attr(lua_State *L) {
     lua_setfield(L, -2, "explain");
     lua_pushcfunction(L, l_attr_list);
     lua_setfield(L, -2, "list");
+    lua_pushvalue(L, -1); /* smooth/noisy look methods up in the module */
+    luaL_setfuncs(L, l_attr_smooth_tools, 1);
     return 1;
 }

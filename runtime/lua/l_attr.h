@@ -10,7 +10,9 @@
  *   abs        false: take |map| before reduction and normalisation
  *   reduce     "none" (default) | "sum" | "mean" | "max" | "max_abs": over channels (dim 2 in Lua terms)
  *   normalize  "none" (default) | "max_abs" | "min_max" | "std" | "rms": per sample, last
- *   batch_size 256: rows (samples x steps x draws) per forward/backward pass;
+ *   batch_size 256: at most this many rows (samples x steps x draws) per
+ *              forward/backward pass (fewer when that is faster, see
+ *              attr_chunk_rows in attr/rows.h);
  *              results do not depend on it
  *   seed       the run seed: keys every random draw of the method
  * Method bindings live one family per file (l_attr_<family>.c) and export a
@@ -49,10 +51,17 @@ void l_attr_push(lua_State *L, AttrCall *c, Tensor *raw);
 /* Restores the model's mode and raises the pending kernel error. */
 int l_attr_fail(lua_State *L, AttrCall *c);
 
+/* attr.smooth(method, model, x, target, opts), the noise tunnel over any
+ * method, and attr.noisy(x, draw, opts), its noisy inputs (l_attr_smooth.c).
+ * Not methods, so not in attr.list(); registered with the attr module as
+ * upvalue 1. */
+extern const luaL_Reg l_attr_smooth_tools[];
+
 /* Method families: each file l_attr_<family>.c defines l_attr_<family>_funcs.
  * An entry named "_name" is a helper, not a method: it becomes attr.name but
  * is left out of attr.list() and attr.explain() (e.g. attr.segments). */
-#define L_ATTR_FAMILIES(X) X(gradient) X(lrp) X(perturbation)
+#define L_ATTR_FAMILIES(X) \
+    X(gradient) X(integrated) X(smooth) X(propagation) X(cam) X(baseline) X(lrp) X(perturbation)
 
 #define L_ATTR_DECLARE(family) extern const luaL_Reg l_attr_##family##_funcs[];
 L_ATTR_FAMILIES(L_ATTR_DECLARE)

@@ -87,7 +87,7 @@ end)
 
 T.case("bad options list what is valid", function()
   T.errors(function() mprt.run{model = m, x = x, methods = {"gradient", "gradcam9"}} end,
-    "unknown attribution method 'gradcam9'", "gradient, input_x_gradient")
+    "unknown attribution method 'gradcam9'", "gradcam, gradient,", "integrated_gradients")
   T.errors(function() mprt.run{model = m, x = x, similarities = {"kendall"}} end,
     "unknown similarity 'kendall'", "spearman_abs")
   T.errors(function() mprt.run{model = m, x = x, order = "inside_out"} end, "top_down, bottom_up, independent")
