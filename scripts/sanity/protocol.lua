@@ -136,7 +136,10 @@ function P.print_table(title, methods, steps, mean, std, q, pvalues)
     for si = 1, #steps do
       line[#line + 1] = string.format("%13s", fmt_cell(mean[mi][si][q], std[mi][si][q]))
     end
-    if pvalues then line[#line + 1] = string.format("%10.2g", pvalues[mi][q]) end
+    if pvalues then
+      local p = pvalues[mi][q]
+      line[#line + 1] = p < 1e-16 and string.format("%10s", "<1e-16") or string.format("%10.2g", p)
+    end
     print(table.concat(line, " "))
   end
   print("")

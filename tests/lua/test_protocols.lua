@@ -15,6 +15,16 @@ T.case("noise of level 0 leaves every explanation unchanged: similarity exactly 
   T.eq(table.concat(r.steps, ","), "original,fc3,fc2,fc1,conv2,conv1")
 end)
 
+T.case("model-blind baselines: sobel and input score 1 at every step, random about 0", function()
+  local lenet = model.load(sanity.scripts_dir .. "/../data/lenet_fmnist.h5")
+  local r = mprt.run{model = lenet, x = x, y = y, methods = {"sobel", "input", "random"},
+                     similarities = {"spearman_abs", "spearman", "ssim", "hog"}, quiet = true}
+  for mi = 1, 2 do T.eq(r.scores[mi]:min(), 1, r.methods[mi]); T.eq(r.scores[mi]:max(), 1, r.methods[mi]) end
+  -- fresh noise for every explanation: even "original" is uncorrelated
+  T.ok(r.scores[3][1][1]:abs():mean() < 0.1, "random map")
+  T.ok(r.scores[3][6][1]:abs():mean() < 0.1)
+end)
+
 T.case("cascade scores: layout, summary and p-values", function()
   local r = mprt.run{model = m, x = x, y = y, methods = {"gradient"}, similarities = {"spearman_abs"},
                      stop_layer = 2, quiet = true}
