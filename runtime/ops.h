@@ -35,7 +35,7 @@ void ops_transpose2d(Tensor *out, const Tensor *a);
 /* out[M,N] = a[M,K] @ b[K,N]; rows are computed in fixed blocks of
  * OPS_MATMUL_BLOCK, one single-threaded sgemm each, spread over nthreads:
  * bit-identical results for any thread count. */
-#define OPS_MATMUL_BLOCK 64
+#define OPS_MATMUL_BLOCK 256
 int ops_matmul(Tensor *out, const Tensor *a, const Tensor *b, int nthreads);
 
 #endif
