@@ -213,6 +213,54 @@ static int parse_list(lua_State *L, const char *arg, const char *spec, GridKey *
     return SN_OK;
 }
 
+/* "[a,b,c]": one value, a list the run receives as key=a,b,c (typed per
+ * element, as `sanity run` types comma lists); canonical JSON ["a","b","c"]. */
+static int parse_fixed_list(lua_State *L, const char *arg, const char *spec, GridKey *k) {
+    size_t len = strlen(spec);
+    if (len < 3 || spec[len - 1] != ']')
+        return sn_errorf("'%s': a fixed list is written [v1,v2,...] (non-empty, closed with ']')", arg);
+    char *inner = strndup(spec + 1, len - 2);
+    k->values = calloc(1, sizeof *k->values);
+    size_t cap = 2 * len + 16, used = 0;
+    char *canon = malloc(cap);
+    if (!inner || !k->values || !canon) {
+        free(inner), free(canon);
+        return sn_errorf("out of memory parsing the sweep grid");
+    }
+    canon[used++] = '[';
+    int rc = SN_OK;
+    for (const char *p = inner; rc == SN_OK;) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        char *tok = strndup(p, n);
+        GridValue v;
+        if (!tok) rc = sn_errorf("out of memory parsing the sweep grid");
+        else if (n == 0 || strchr(tok, '[') || strchr(tok, ']')) rc = sn_errorf("'%s': empty or nested element in list", arg);
+        else rc = type_token(L, tok, &v);
+        free(tok);
+        if (rc != SN_OK) break;
+        size_t need = strlen(v.canon) + 2;
+        if (used + need + 1 > cap) {
+            char *bigger = realloc(canon, cap = 2 * (used + need + 1));
+            if (!bigger) rc = sn_errorf("out of memory parsing the sweep grid");
+            else canon = bigger;
+        }
+        if (rc == SN_OK) used += (size_t)snprintf(canon + used, cap - used, "%s%s", used > 1 ? "," : "", v.canon);
+        value_free(&v);
+        if (!c) break;
+        p = c + 1;
+    }
+    if (rc == SN_OK) {
+        canon[used++] = ']';
+        canon[used] = '\0';
+        k->values[0] = (GridValue){.type = GRID_STR, .text = inner, .canon = canon};
+        k->n = 1;
+        return SN_OK;
+    }
+    free(inner), free(canon);
+    return SN_ERR;
+}
+
 int grid_add(Grid *g, const char *arg) {
     const char *eq = strchr(arg, '=');
     if (!eq) return sn_errorf("'%s' is not key=values (e.g. noise=0.1,0.2 or noise=0:0.5:0.1 or method=ig)", arg);
@@ -244,6 +292,7 @@ int grid_add(Grid *g, const char *arg) {
     k.spec = strdup(spec);
     lua_State *L = luaL_newstate();
     int rc = !k.name || !k.spec || !L ? sn_errorf("out of memory parsing the sweep grid")
+             : spec[0] == '['         ? parse_fixed_list(L, arg, spec, &k)
              : strchr(spec, ':')      ? parse_range(L, arg, spec, &k)
                                       : parse_list(L, arg, spec, &k);
     if (L) lua_close(L);

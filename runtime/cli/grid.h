@@ -1,8 +1,9 @@
 /* grid.h — the configuration grid of `sanity sweep`: parsing key=spec
  * arguments, enumerating the cartesian product, and naming each run.
  *
- * Specs: "v1,v2,v3" (a list), "start:stop:step" (a numeric range), or one
- * value (a fixed key). Values are typed as `sanity run` types key=value
+ * Specs: "v1,v2,v3" (a list), "start:stop:step" (a numeric range), one
+ * value (a fixed key), or "[v1,v2]" (a fixed key whose one value is a list:
+ * every run gets key=v1,v2). Values are typed as `sanity run` types key=value
  * (true/false, Lua numbers — integers stay integers —, else strings). A
  * range holds start + i*step for i = 0, 1, ... while it does not pass stop:
  * stop is included when it lands on the grid. Integer start/stop/step give

@@ -35,6 +35,18 @@ TEST(grid_lists_and_ranges) {
     check_values("a=1e-3:3e-3:1e-3", "0.001 0.002 0.003", "0.001 0.002 0.003");
     check_values("a=0.3:0:-0.1", "0.3 0.2 0.1 0.0", "0.3 0.2 0.1 0.0");
     check_values("a=1.0", "1.0", "1.0"); /* a float, unlike a=1 */
+    /* a fixed list: one value, the run gets methods=gradient,sobel */
+    check_values("methods=[gradient,sobel]", "gradient,sobel", "[\"gradient\",\"sobel\"]");
+    check_values("k=[1,2.5]", "1,2.5", "[1,2.5]");
+}
+
+static void check_error(const char *arg, const char *fragment);
+
+TEST(grid_fixed_list_errors) {
+    check_error("a=[]", "fixed list");
+    check_error("a=[x,y", "fixed list");
+    check_error("a=[x,,y]", "empty or nested element");
+    check_error("a=[x,[y]]", "empty or nested element");
 }
 
 static void check_error(const char *arg, const char *fragment) {
