@@ -18,10 +18,10 @@ local methods = cfg.methods or {"gradient", "input_x_gradient", "integrated_grad
                                 "guided_backprop", "gradcam", "guided_gradcam", "sobel", "input", "random"}
 local similarities = cfg.similarities or {"spearman_abs", "spearman", "ssim", "hog"}
 local method_opts = {integrated_gradients = {steps = 32}, smoothgrad = {n = 50}, vargrad = {n = 50}}
+local P = require "sanity.protocol"
 local function run(protocol, opts)
-  local o = {methods = methods, method_opts = method_opts, similarities = similarities, results = f}
-  for k, v in pairs(opts) do o[k] = v end
-  return require(protocol).run(o)
+  local common = {methods = methods, method_opts = method_opts, similarities = similarities, results = f}
+  return require(protocol).run(P.merged(common, opts))
 end
 
 local lenet = model.load(root .. "/data/lenet_fmnist.h5")

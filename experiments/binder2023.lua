@@ -16,20 +16,12 @@ local m = model.load(root .. "/data/lenet_fmnist.h5")
 local x, y = data.fashion_mnist{split = "test", n = cfg.n or 128}
 local wanted = cfg.methods or {"random", "sobel", "input", "gradient", "input_x_gradient", "guided_backprop",
                                "integrated_gradients", "lrp_epsilon", "lrp_zplus"}
-local known, methods = {}, {}
-for _, name in ipairs(attr.list()) do known[name] = true end
-for _, name in ipairs(wanted) do
-  if known[name] then methods[#methods + 1] = name else sanity.log("binder2023: skipping " .. name) end
-end
+local P = require "sanity.protocol"
+local methods = P.available(wanted, "binder2023")
 local common = {model = m, x = x, y = y, methods = methods, results = f, label = "lenet_fmnist", quiet = true,
                 similarities = {"spearman_abs"}, stop_layer = 0.6,
                 method_opts = {integrated_gradients = {steps = 32}}}
-local function with(t)
-  local o = {}
-  for k, v in pairs(common) do o[k] = v end
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
+local function with(t) return P.merged(common, t) end
 local td = mprt.run(with{order = "top_down", group = "top_down"})
 local bu = mprt.run(with{order = "bottom_up", group = "bottom_up"})
 

@@ -12,19 +12,11 @@ local m = model.load(root .. "/data/lenet_fmnist.h5")
 local x, y = data.fashion_mnist{split = "test", n = cfg.n or 128}
 local wanted = cfg.methods or {"gradient", "integrated_gradients", "smoothgrad", "guided_backprop",
                                "lrp_epsilon", "lrp_zplus"}
-local known, methods = {}, {}
-for _, name in ipairs(attr.list()) do known[name] = true end
-for _, name in ipairs(wanted) do
-  if known[name] then methods[#methods + 1] = name else sanity.log("hedstrom2024: skipping " .. name) end
-end
+local P = require "sanity.protocol"
+local methods = P.available(wanted, "hedstrom2024")
 local common = {model = m, x = x, y = y, methods = methods, results = f, label = "lenet_fmnist", quiet = true,
                 method_opts = {integrated_gradients = {steps = 32}, smoothgrad = {n = 50}}}
-local function with(t)
-  local o = {}
-  for k, v in pairs(common) do o[k] = v end
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
+local function with(t) return P.merged(common, t) end
 local r1 = require("sanity.mprt").run(with{similarities = {"spearman_abs"}, skip_layers = true, group = "mprt"})
 local r2 = require("sanity.smprt").run(with{similarities = {"spearman_abs"}, skip_layers = true, group = "smprt",
   nr_samples = cfg.nr_samples or 20, noise_magnitude = cfg.noise_magnitude or 0.1})

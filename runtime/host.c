@@ -154,7 +154,7 @@ static void push_scalar(lua_State *L, const char *tok) {
         lua_pushstring(L, tok);
 }
 
-static int valid_key(const char *k, size_t len) {
+int host_valid_key(const char *k, size_t len) {
     int start = 1;
     if (len == 0) return 0;
     for (size_t i = 0; i < len; i++) {
@@ -179,7 +179,7 @@ int host_parse_kv(lua_State *L, const char *arg, char *err, size_t errlen) {
         return -1;
     }
     size_t klen = (size_t)(eq - arg);
-    if (!valid_key(arg, klen)) {
+    if (!host_valid_key(arg, klen)) {
         snprintf(err, errlen, "'%.*s' is not a valid key (letters, digits, '_', dots between names)", (int)klen, arg);
         return -1;
     }

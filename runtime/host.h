@@ -18,6 +18,10 @@ const char *host_scripts_dir(char *buf, size_t n);
 /* A new state for `session` (which must outlive it); NULL when out of memory. */
 lua_State *host_new(Session *session, const char *scripts_dir);
 
+/* A cfg key: names of letters, digits and '_' (not starting with a digit),
+ * joined by dots ("ig.steps"). len is the key's length in k. */
+int host_valid_key(const char *k, size_t len);
+
 /* Parses "key=value" into the table on top of the stack (typed: booleans,
  * numbers, comma lists, strings; dotted keys make subtables). Returns 0, or
  * -1 with a one-line reason in err. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "host.h"
 #include "io/provenance.h"
 
 static void value_free(GridValue *v) {
@@ -37,25 +38,6 @@ int grid_find(const Grid *g, const char *key) {
     for (int i = 0; i < g->nkeys; i++)
         if (strcmp(g->keys[i].name, key) == 0) return i;
     return -1;
-}
-
-/* Letters, digits, '_'; dots between names (as `sanity run` accepts). */
-static int valid_key(const char *k, size_t len) {
-    int start = 1;
-    if (len == 0) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = k[i];
-        if (c == '.') {
-            if (start) return 0;
-            start = 1;
-            continue;
-        }
-        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-        int digit = c >= '0' && c <= '9';
-        if (start ? !alpha : !(alpha || digit)) return 0;
-        start = 0;
-    }
-    return !start;
 }
 
 /* Shortest "%.Ng" that reads back as d, marked as a float ("1.0"). */
@@ -265,7 +247,7 @@ int grid_add(Grid *g, const char *arg) {
     const char *eq = strchr(arg, '=');
     if (!eq) return sn_errorf("'%s' is not key=values (e.g. noise=0.1,0.2 or noise=0:0.5:0.1 or method=ig)", arg);
     size_t klen = (size_t)(eq - arg);
-    if (!valid_key(arg, klen))
+    if (!host_valid_key(arg, klen))
         return sn_errorf("'%.*s' is not a valid key (letters, digits, '_', dots between names)", (int)klen, arg);
     static const char *const reserved[][2] = {
         {"out", "each run writes DIR/runs/<id>.h5; give the sweep's DIR with --out"},

@@ -224,30 +224,34 @@ static void push_float(lua_State *L, float f) {
     lua_pushnumber(L, strtod(buf, NULL));
 }
 
+void l_push_config_field(lua_State *L, const LayerConfig *cfg, const LayerField *f) {
+    const char *p = (const char *)cfg + f->offset;
+    switch (f->type) {
+    case FIELD_INT:
+        lua_pushinteger(L, *(const int *)p);
+        break;
+    case FIELD_BOOL:
+        lua_pushboolean(L, *(const int *)p);
+        break;
+    case FIELD_FLOAT:
+        push_float(L, *(const float *)p);
+        break;
+    case FIELD_INIT:
+        lua_pushstring(L, init_kind_name(*(const InitKind *)p));
+        break;
+    case FIELD_PAIR: {
+        int64_t v[2] = {((const int *)p)[0], ((const int *)p)[1]};
+        push_shape(L, 2, v);
+        break;
+    }
+    }
+}
+
 static void push_config(lua_State *L, const Node *n) {
     int nf;
     const LayerField *fs = layer_fields(n->kind, &nf);
     for (int i = 0; i < nf; i++) {
-        const char *p = (const char *)&n->cfg + fs[i].offset;
-        switch (fs[i].type) {
-        case FIELD_INT:
-            lua_pushinteger(L, *(const int *)p);
-            break;
-        case FIELD_BOOL:
-            lua_pushboolean(L, *(const int *)p);
-            break;
-        case FIELD_FLOAT:
-            push_float(L, *(const float *)p);
-            break;
-        case FIELD_INIT:
-            lua_pushstring(L, init_kind_name(*(const InitKind *)p));
-            break;
-        case FIELD_PAIR: {
-            int64_t v[2] = {((const int *)p)[0], ((const int *)p)[1]};
-            push_shape(L, 2, v);
-            break;
-        }
-        }
+        l_push_config_field(L, &n->cfg, &fs[i]);
         lua_setfield(L, -2, fs[i].name);
     }
 }

@@ -16,6 +16,9 @@ Model *l_testmodel(lua_State *L, int idx);
 /* Pushes a userdata that owns m (freed by __gc/__close/free). m must be
  * finished. Reports the model's size to the collector. */
 void l_pushmodel(lua_State *L, Model *m);
+/* Pushes config field f of cfg as Lua sees it (integers, booleans, the
+ * shortest decimal of a float, {h, w} pairs, initializer names). */
+void l_push_config_field(lua_State *L, const LayerConfig *cfg, const LayerField *f);
 /* Index of a layer given by name or 1-based position at idx; raises with
  * the list of layer names when there is none. */
 int l_checklayer(lua_State *L, const Model *m, int idx);

@@ -277,17 +277,6 @@ static int l_layer_tostring(lua_State *L) {
     return 1;
 }
 
-/* A float config value as the shortest decimal that reads back as the same
- * float (0.2, not 0.20000000298023). */
-static void push_float(lua_State *L, float f) {
-    char buf[32];
-    for (int p = 6; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
-        if (strtof(buf, NULL) == f) break;
-    }
-    lua_pushnumber(L, strtod(buf, NULL));
-}
-
 /* layer.type and the config fields by their PyTorch names. */
 static int l_layer_index(lua_State *L) {
     LayerDesc *d = luaL_checkudata(L, 1, LAYER_MT);
@@ -300,28 +289,7 @@ static int l_layer_index(lua_State *L) {
     const LayerField *fs = layer_fields(d->kind, &nf);
     for (int i = 0; i < nf; i++) {
         if (strcmp(fs[i].name, k)) continue;
-        const char *p = (const char *)&d->cfg + fs[i].offset;
-        switch (fs[i].type) {
-        case FIELD_INT:
-            lua_pushinteger(L, *(const int *)p);
-            break;
-        case FIELD_BOOL:
-            lua_pushboolean(L, *(const int *)p);
-            break;
-        case FIELD_FLOAT:
-            push_float(L, *(const float *)p);
-            break;
-        case FIELD_INIT:
-            lua_pushstring(L, init_kind_name(*(const InitKind *)p));
-            break;
-        case FIELD_PAIR:
-            lua_createtable(L, 2, 0);
-            lua_pushinteger(L, ((const int *)p)[0]);
-            lua_rawseti(L, -2, 1);
-            lua_pushinteger(L, ((const int *)p)[1]);
-            lua_rawseti(L, -2, 2);
-            break;
-        }
+        l_push_config_field(L, &d->cfg, &fs[i]);
         return 1;
     }
     lua_pushnil(L);

@@ -193,24 +193,8 @@ int log_softmax_backward(float *dx, const float *dy, const float *y, int64_t n, 
 
 /* ---- LayerOps ---- */
 
-static int no_check(const LayerConfig *c) {
-    (void)c;
-    return SN_OK;
-}
-
 static int leaky_check(const LayerConfig *c) {
     if (!isfinite(c->slope)) return sn_errorf("negative_slope must be finite, got %g", (double)c->slope);
-    return SN_OK;
-}
-
-static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b) {
-    (void)c, (void)p, (void)b;
-    *np = 0, *nb = 0;
-}
-
-static int same_shape(const LayerConfig *c, const Shape *in, Shape *out) {
-    (void)c;
-    *out = in[0];
     return SN_OK;
 }
 
@@ -222,10 +206,6 @@ static int soft_shape(const LayerConfig *c, const Shape *in, Shape *out) {
                          shape_fmt(in, buf, sizeof buf));
     *out = in[0];
     return SN_OK;
-}
-
-static void no_init(Node *n, uint64_t seed, const char *purpose) {
-    (void)n, (void)seed, (void)purpose;
 }
 
 #define ELEMENTWISE(kind, fwdcall, bwdcall)                                                                            \
@@ -279,13 +259,13 @@ static int softmax_bwd_op(Node *n, const Tensor *const *in, const Tensor *d_out,
         tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->output), N, C, S, run->nthreads);
 }
 
-const LayerOps layer_relu_ops = {"relu", 1, 0, no_check, no_params, same_shape, relu_fwd_op, relu_bwd_op, no_init};
-const LayerOps layer_leaky_relu_ops = {"leaky_relu", 1,      0, leaky_check, no_params, same_shape, leaky_fwd_op,
-                                       leaky_bwd_op, no_init};
-const LayerOps layer_tanh_ops = {"tanh", 1, 0, no_check, no_params, same_shape, tanh_fwd_op, tanh_bwd_op, no_init};
-const LayerOps layer_sigmoid_ops = {"sigmoid",      1,      0, no_check, no_params, same_shape, sigmoid_fwd_op,
-                                    sigmoid_bwd_op, no_init};
-const LayerOps layer_softmax_ops = {"softmax",      1,      0, no_check, no_params, soft_shape, softmax_fwd_op,
-                                    softmax_bwd_op, no_init};
-const LayerOps layer_log_softmax_ops = {"log_softmax",  1,      0, no_check, no_params, soft_shape, softmax_fwd_op,
-                                        softmax_bwd_op, no_init};
+const LayerOps layer_relu_ops = {"relu", 1, 0, layer_no_check, layer_no_params, layer_same_shape, relu_fwd_op, relu_bwd_op, layer_no_init};
+const LayerOps layer_leaky_relu_ops = {"leaky_relu", 1,      0, leaky_check, layer_no_params, layer_same_shape, leaky_fwd_op,
+                                       leaky_bwd_op, layer_no_init};
+const LayerOps layer_tanh_ops = {"tanh", 1, 0, layer_no_check, layer_no_params, layer_same_shape, tanh_fwd_op, tanh_bwd_op, layer_no_init};
+const LayerOps layer_sigmoid_ops = {"sigmoid",      1,      0, layer_no_check, layer_no_params, layer_same_shape, sigmoid_fwd_op,
+                                    sigmoid_bwd_op, layer_no_init};
+const LayerOps layer_softmax_ops = {"softmax",      1,      0, layer_no_check, layer_no_params, soft_shape, softmax_fwd_op,
+                                    softmax_bwd_op, layer_no_init};
+const LayerOps layer_log_softmax_ops = {"log_softmax",  1,      0, layer_no_check, layer_no_params, soft_shape, softmax_fwd_op,
+                                        softmax_bwd_op, layer_no_init};

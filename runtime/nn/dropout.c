@@ -57,17 +57,6 @@ static int d_check(const LayerConfig *c) {
     return SN_OK;
 }
 
-static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b) {
-    (void)c, (void)p, (void)b;
-    *np = 0, *nb = 0;
-}
-
-static int same_shape(const LayerConfig *c, const Shape *in, Shape *out) {
-    (void)c;
-    *out = in[0];
-    return SN_OK;
-}
-
 static int d_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
     int64_t cnt = tensor_numel(out);
     if (!run->training) {
@@ -93,8 +82,4 @@ static int d_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Ten
     return dropout_backward(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->saved), cnt, run->nthreads);
 }
 
-static void no_init(Node *n, uint64_t seed, const char *purpose) {
-    (void)n, (void)seed, (void)purpose;
-}
-
-const LayerOps layer_dropout_ops = {"dropout", 1, 0, d_check, no_params, same_shape, d_forward, d_backward, no_init};
+const LayerOps layer_dropout_ops = {"dropout", 1, 0, d_check, layer_no_params, layer_same_shape, d_forward, d_backward, layer_no_init};

@@ -147,6 +147,13 @@ typedef struct LayerOps {
 } LayerOps;
 
 const LayerOps *layer_ops(LayerKind kind);
+
+/* Ready-made LayerOps entries for kinds without configuration checks,
+ * parameters or initialization, or whose output has the input's shape. */
+int layer_no_check(const LayerConfig *c);
+void layer_no_params(const LayerConfig *c, int *nparams, Shape *params, int *nbuffers, Shape *buffers);
+int layer_same_shape(const LayerConfig *c, const Shape *in, Shape *out);
+void layer_no_init(Node *n, uint64_t seed, const char *purpose);
 const char *layer_kind_name(LayerKind kind);
 /* The kind called `name`, or -1. */
 int layer_kind_from_name(const char *name);

@@ -255,11 +255,6 @@ static int adaptive_check(const LayerConfig *c) {
     return SN_OK;
 }
 
-static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b) {
-    (void)c, (void)p, (void)b;
-    *np = 0, *nb = 0;
-}
-
 /* Planes are indexed with int, and maxpool's argmax is kept as a float
  * (exact below 2^24). */
 static int expect_4d(const Shape *in) {
@@ -342,14 +337,10 @@ static int adaptive_backward(Node *n, const Tensor *const *in, const Tensor *d_o
     return adaptive_avgpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), &g, run->nthreads);
 }
 
-static void no_init(Node *n, uint64_t seed, const char *purpose) {
-    (void)n, (void)seed, (void)purpose;
-}
-
-const LayerOps layer_maxpool2d_ops = {"maxpool2d",  1,      0, pool_check, no_params, pool_out_shape, max_forward,
-                                      max_backward, no_init};
-const LayerOps layer_avgpool2d_ops = {"avgpool2d",  1,      0, pool_check, no_params, pool_out_shape, avg_forward,
-                                      avg_backward, no_init};
+const LayerOps layer_maxpool2d_ops = {"maxpool2d",  1,      0, pool_check, layer_no_params, pool_out_shape, max_forward,
+                                      max_backward, layer_no_init};
+const LayerOps layer_avgpool2d_ops = {"avgpool2d",  1,      0, pool_check, layer_no_params, pool_out_shape, avg_forward,
+                                      avg_backward, layer_no_init};
 const LayerOps layer_adaptive_avgpool2d_ops = {
-    "adaptive_avgpool2d", 1,      0, adaptive_check, no_params, adaptive_out_shape, adaptive_forward,
-    adaptive_backward,    no_init};
+    "adaptive_avgpool2d", 1,      0, adaptive_check, layer_no_params, adaptive_out_shape, adaptive_forward,
+    adaptive_backward,    layer_no_init};

@@ -6,30 +6,10 @@
 #include "error.h"
 #include "nn/layer.h"
 
-static int no_check(const LayerConfig *c) {
-    (void)c;
-    return SN_OK;
-}
-
-static void no_params(const LayerConfig *c, int *np, Shape *p, int *nb, Shape *b) {
-    (void)c, (void)p, (void)b;
-    *np = 0, *nb = 0;
-}
-
-static void no_init(Node *n, uint64_t seed, const char *purpose) {
-    (void)n, (void)seed, (void)purpose;
-}
-
 static int flatten_shape(const LayerConfig *c, const Shape *in, Shape *out) {
     (void)c;
     if (in->ndim < 1) return sn_errorf("expected an input with a batch dimension, got a scalar");
     *out = (Shape){2, {in->dim[0], shape_numel(in->ndim - 1, in->dim + 1)}};
-    return SN_OK;
-}
-
-static int same_shape(const LayerConfig *c, const Shape *in, Shape *out) {
-    (void)c;
-    *out = in[0];
     return SN_OK;
 }
 
@@ -97,8 +77,8 @@ static int add_backward(Node *n, const Tensor *const *in, const Tensor *d_out, T
     return SN_OK;
 }
 
-const LayerOps layer_flatten_ops = {"flatten",     1,      1, no_check, no_params, flatten_shape, view_forward,
-                                    copy_backward, no_init};
-const LayerOps layer_identity_ops = {"identity",    1,      1, no_check, no_params, same_shape, view_forward,
-                                     copy_backward, no_init};
-const LayerOps layer_add_ops = {"add", 2, 0, no_check, no_params, add_shape, add_forward, add_backward, no_init};
+const LayerOps layer_flatten_ops = {"flatten",     1,      1, layer_no_check, layer_no_params, flatten_shape, view_forward,
+                                    copy_backward, layer_no_init};
+const LayerOps layer_identity_ops = {"identity",    1,      1, layer_no_check, layer_no_params, layer_same_shape, view_forward,
+                                     copy_backward, layer_no_init};
+const LayerOps layer_add_ops = {"add", 2, 0, layer_no_check, layer_no_params, add_shape, add_forward, add_backward, layer_no_init};

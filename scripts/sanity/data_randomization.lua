@@ -63,19 +63,10 @@ function M.run(opts)
                 accuracy = r.accuracy or -1, accuracy_permuted = r.accuracy_permuted or -1})
   end
   if not o.quiet then
-    print(string.format("Data randomization: %s vs the same architecture trained on permuted labels, %d samples%s",
-      o.label, n, r.accuracy and string.format(" (accuracy %.3f vs %.3f)", r.accuracy, r.accuracy_permuted) or ""))
-    local line = {string.format("%-24s", "method")}
-    for _, q in ipairs(r.measures) do line[#line + 1] = string.format("%16s", q) end
-    print(table.concat(line, " "))
-    for mi, name in ipairs(r.methods) do
-      line = {string.format("%-24s", name)}
-      for q = 1, #r.measures do
-        line[#line + 1] = string.format("%16s", string.format("%.3f±%.3f", r.mean[mi][q], r.std[mi][q]))
-      end
-      print(table.concat(line, " "))
-    end
-    print("")
+    P.print_measures(string.format("Data randomization: %s vs the same architecture trained on permuted labels, "
+      .. "%d samples%s (mean ± std)", o.label, n,
+      r.accuracy and string.format(" (accuracy %.3f vs %.3f)", r.accuracy, r.accuracy_permuted) or ""),
+      r.methods, r.measures, r.mean, r.std)
   end
   return r
 end

@@ -152,6 +152,41 @@ function P.per_sample(v, x)
   return v:reshape(shape)
 end
 
+-- Prints a table of mean ± std per method (rows) and measure (columns);
+-- mean and std are [method, measure] tensors.
+function P.print_measures(title, methods, measures, mean, std)
+  print(title)
+  local line = {string.format("%-24s", "method")}
+  for _, q in ipairs(measures) do line[#line + 1] = string.format("%16s", q) end
+  print(table.concat(line, " "))
+  for mi, m in ipairs(methods) do
+    line = {string.format("%-24s", m)}
+    for q = 1, #measures do
+      line[#line + 1] = string.format("%16s", string.format("%.3f±%.3f", mean[mi][q], std[mi][q]))
+    end
+    print(table.concat(line, " "))
+  end
+  print("")
+end
+
+-- A new table with the entries of a, then b's (b wins).
+function P.merged(a, b)
+  local o = {}
+  for k, v in pairs(a) do o[k] = v end
+  for k, v in pairs(b or {}) do o[k] = v end
+  return o
+end
+
+-- The names of `wanted` that attr.list() has, logging the others as skipped.
+function P.available(wanted, who)
+  local known, out = {}, {}
+  for _, name in ipairs(attr.list()) do known[name] = true end
+  for _, name in ipairs(wanted) do
+    if known[name] then out[#out + 1] = name else sanity.log(who .. ": skipping " .. name .. " (not available)") end
+  end
+  return out
+end
+
 -- The explained targets: labels given, or the trained model's predictions
 -- (resolved once, so randomized models explain the same classes).
 function P.targets(model, x, y)

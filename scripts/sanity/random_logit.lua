@@ -57,18 +57,8 @@ function M.run(opts)
     f:attrs(g, {protocol = "random_logit", model = o.label, seed = o.seed, n_samples = n, classes = k})
   end
   if not o.quiet then
-    print(string.format("Random logit: %s, %d samples, %d classes (mean ± std)", o.label, n, k))
-    local line = {string.format("%-24s", "method")}
-    for _, m in ipairs(res.measures) do line[#line + 1] = string.format("%16s", m) end
-    print(table.concat(line, " "))
-    for mi, m in ipairs(res.methods) do
-      line = {string.format("%-24s", m)}
-      for q = 1, #res.measures do
-        line[#line + 1] = string.format("%16s", string.format("%.3f±%.3f", res.mean[mi][q], res.std[mi][q]))
-      end
-      print(table.concat(line, " "))
-    end
-    print("")
+    P.print_measures(string.format("Random logit: %s, %d samples, %d classes (mean ± std)", o.label, n, k),
+      res.methods, res.measures, res.mean, res.std)
   end
   return res
 end

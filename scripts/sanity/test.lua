@@ -56,7 +56,32 @@ function T.errors(fn, ...)
   return err
 end
 
+-- A fresh temporary directory (removed with its contents by T.done()).
+local tmpdirs = {}
+function T.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. d))
+  tmpdirs[#tmpdirs + 1] = d
+  return d
+end
+
+function T.exists(path)
+  local fh = io.open(path, "rb")
+  if fh then fh:close() end
+  return fh ~= nil
+end
+
+-- Output (stdout and stderr) and exit status of a shell command.
+function T.sh(cmd)
+  local f = io.popen(cmd .. " 2>&1")
+  local out = f:read("a")
+  local _, _, status = f:close()
+  return out, status
+end
+
 function T.done()
+  for _, d in ipairs(tmpdirs) do os.execute("chmod -R u+w " .. d .. " 2>/dev/null; rm -rf " .. d) end
   local name = (arg and arg[0] or "lua"):match("([^/]+)%.lua$") or "lua"
   print(string.format("%s: %d passed, %d failed", name, passed, failed))
   if failed > 0 then error(string.format("%d test(s) failed", failed), 0) end

@@ -5,15 +5,9 @@
 local T = require "sanity.test"
 
 local H = "tests/lua/helpers/"
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
+local tmp = T.tmpdir()
 local function p(name) return tmp .. "/" .. name end
-local function exists(path)
-  local fh = io.open(path, "rb")
-  if fh then fh:close() end
-  return fh ~= nil
-end
+local exists = T.exists
 
 -- a 2x3 grid (noise x seed): every run has the same shapes
 local status, _, err = T.sanity("sweep " .. H .. "mimic.lua noise=0.1,0.2 seed=1:3:1 --out " .. p("s") .. " --quiet")
@@ -206,5 +200,4 @@ f:attrs("g", {kind = "b"})
   end
 end)
 
-os.execute("rm -rf " .. tmp)
 T.done()

@@ -5,15 +5,9 @@
 -- python3 has them.
 local T = require "sanity.test"
 
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
+local tmp = T.tmpdir()
 local function p(name) return tmp .. "/" .. name end
-local function exists(path)
-  local fh = io.open(path, "rb")
-  if fh then fh:close() end
-  return fh ~= nil
-end
+local exists = T.exists
 local function write_file(path, text)
   local fh = assert(io.open(path, "w"))
   fh:write(text)
@@ -313,5 +307,4 @@ print("xarray ok")
   end
 end)
 
-os.execute("rm -rf " .. tmp)
 T.done()

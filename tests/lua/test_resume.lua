@@ -8,23 +8,12 @@ local T = require "sanity.test"
 
 local bin = os.getenv("SANITY_BIN") or "bin/sanity"
 local H = "tests/lua/helpers/"
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
+local tmp = T.tmpdir()
 local function p(name) return tmp .. "/" .. name end
-local function exists(path)
-  local fh = io.open(path, "rb")
-  if fh then fh:close() end
-  return fh ~= nil
-end
-local function sh(cmd) -- stdout and stderr of a shell command
-  local f = io.popen(cmd .. " 2>&1")
-  local out = f:read("a")
-  f:close()
-  return out
-end
+local exists = T.exists
+local sh = T.sh
 local function nunits(dir)
-  return tonumber(sh("ls " .. dir .. " 2>/dev/null | grep -c '\\.h5$'"))
+  return tonumber((sh("ls " .. dir .. " 2>/dev/null | grep -c '\\.h5$'")))
 end
 -- runs the mimic in the background, kills it with `sig` once `count` units
 -- are stored; returns the exit status
@@ -146,5 +135,4 @@ if cfg.fail then error("failing after the units") end
   T.ok(exists(p("c.h5")) and not exists(p("c.h5.units")), "complete, store removed")
 end)
 
-os.execute("rm -rf " .. tmp)
 T.done()

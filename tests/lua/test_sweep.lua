@@ -8,21 +8,10 @@ local T = require "sanity.test"
 
 local bin = os.getenv("SANITY_BIN") or "bin/sanity"
 local H = "tests/lua/helpers/"
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
+local tmp = T.tmpdir()
 local function p(name) return tmp .. "/" .. name end
-local function exists(path)
-  local fh = io.open(path, "rb")
-  if fh then fh:close() end
-  return fh ~= nil
-end
-local function sh(cmd)
-  local f = io.popen(cmd .. " 2>&1")
-  local out = f:read("a")
-  f:close()
-  return out
-end
+local exists = T.exists
+local sh = T.sh
 local function read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("a")
@@ -251,5 +240,4 @@ T.case("bad input: clear errors, exit 2 (or 1 for the file system)", function()
   end
 end)
 
-os.execute("chmod -R u+w " .. tmp .. " 2>/dev/null; rm -rf " .. tmp)
 T.done()

@@ -7,15 +7,8 @@
 local T = require "sanity.test"
 
 local bin = os.getenv("SANITY_BIN") or "bin/sanity"
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
-local function sh(cmd)
-  local f = io.popen(cmd .. " 2>&1")
-  local out = f:read("a")
-  local _, _, status = f:close()
-  return out, status
-end
+local tmp = T.tmpdir()
+local sh = T.sh
 local grid = "mode=noise level=0.1,0.5 stop_layer=1,2,3 n=12 methods=[gradient,sobel] similarities=[spearman_abs,ssim]"
 
 T.case("3 shards merged = unsharded merged, bitwise", function()
@@ -53,5 +46,4 @@ T.case("SIGKILL after 1, 4 and 9 units, then --resume = uninterrupted", function
   T.eq(status, 0, out)
 end)
 
-os.execute("rm -rf " .. tmp)
 T.done()

@@ -4,15 +4,9 @@
 -- removed when the file completes and kept when it does not.
 local T = require "sanity.test"
 
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
+local tmp = T.tmpdir()
 local function p(name) return tmp .. "/" .. name end
-local function exists(path)
-  local fh = io.open(path, "rb")
-  if fh then fh:close() end
-  return fh ~= nil
-end
+local exists = T.exists
 
 T.case("values of every kind round-trip through the store", function()
   local f = results.open(p("kinds.h5"))
@@ -99,5 +93,4 @@ if cfg.crash then error("crash") end
   T.ok(out:find("computed=2", 1, true), "explicit=no drops the store: " .. out)
 end)
 
-os.execute("rm -rf " .. tmp)
 T.done()
