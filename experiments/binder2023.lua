@@ -36,9 +36,10 @@ end
 f:write("faithfulness_correlation", tensor.stack(faith_all), {dims = {"method", "sample"},
   coords = {method = methods}})
 
-print(string.format("Binder et al. 2023 on lenet_fmnist, %d samples: Spearman(|e|,|e'|) after %s / %s "
-  .. "randomization of 3 of 5 layers (lower = 'passes'), and faithfulness correlation on the trained model",
-  x:size(1), td.steps[#td.steps], bu.steps[#bu.steps]))
+local function span(r) return r.steps[2] .. ".." .. r.steps[#r.steps] end
+print(string.format("Binder et al. 2023 on lenet_fmnist, %d samples: Spearman(|e|,|e'|) after randomizing %d of 5 "
+  .. "layers top-down (%s) or bottom-up (%s) (lower = 'passes'), and faithfulness correlation on the trained model",
+  x:size(1), #td.steps - 1, span(td), span(bu)))
 print(string.format("%-22s %16s %16s %16s", "method", "top-down", "bottom-up", "faithfulness"))
 for i, name in ipairs(methods) do
   local a, b = td.mean[i][#td.steps][1], bu.mean[i][#bu.steps][1]

@@ -154,7 +154,8 @@ def cmd_cascade(f, a):
                 mean, std = np.nanmean(vals, axis=-1), np.nanstd(vals, axis=-1)
             if not has_original:
                 mean, std = np.concatenate([[1.0], mean]), np.concatenate([[0.0], std])
-            line, = ax.plot(x, mean, marker="o", ms=3, label=name)
+            # 10 colours repeat from the 11th method on: give those a dashed line
+            line, = ax.plot(x, mean, marker="o", ms=3, label=name, ls="-" if m < 10 else "--")
             ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=45, ha="right")
@@ -163,7 +164,7 @@ def cmd_cascade(f, a):
         ax.set_ylabel("similarity to the original explanation")
         ax.axhline(0, color="0.8", lw=0.8, zorder=0)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8, frameon=False)
+    axes[0][-1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(title(f, a, "cascading randomization"), y=1.03)
     save(fig, a.out)
 
