@@ -1,12 +1,16 @@
-/* nn/conv2d.c — 2-d convolution by im2col + cblas_sgemm, one GEMM per sample
- * and group (see conv2d.h), and the LayerOps of kind "conv2d".
+/* nn/conv2d.c — 2-d convolution (see conv2d.h): forward and input gradient
+ * as position-independent GEMMs on padded phase planes, one per sample and
+ * group; weight gradients by im2col + cblas_sgemm in sample blocks; the
+ * LayerOps of kind "conv2d".
  * Not here: transposed convolution, padding modes other than zeros. */
 #include "nn/conv2d.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "nn/gemm.h"
 
 int64_t conv_out_size(int64_t in, int k, int s, int p, int d) {
     int64_t num = in + 2 * (int64_t)p - (int64_t)d * (k - 1) - 1;
@@ -49,7 +53,8 @@ static inline void zero_run(float *d, int64_t n) {
     for (; i < n; i++) d[i] = 0;
 }
 
-int64_t conv2d_pad_floats(const Conv2dGeom *g) {
+/* Scratch floats of zero-padded planes for im2col (0 without padding). */
+static int64_t conv2d_pad_floats(const Conv2dGeom *g) {
     if (g->ph == 0 && g->pw == 0) return 0;
     return (int64_t)(g->c / g->groups) * (g->h + 2 * g->ph) * (g->w + 2 * g->pw);
 }
@@ -97,115 +102,142 @@ static void im2col_rows(float *col, const float *base, int cg, const Conv2dGeom 
             }
 }
 
-/* The adjoint of im2col_rows: base (padded planes) += scattered columns. */
-static void col2im_rows(float *base, const float *col, int cg, const Conv2dGeom *g, int oh0, int oh1) {
-    const int64_t n = (int64_t)(oh1 - oh0) * g->ow;
-    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    for (int c = 0; c < cg; c++)
-        for (int ki = 0; ki < g->kh; ki++)
-            for (int kj = 0; kj < g->kw; kj++) {
-                const float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * n;
-                float *dst = base + (int64_t)c * hp * wp + (int64_t)ki * g->dh * wp + (int64_t)kj * g->dw;
-                for (int oh = oh0; oh < oh1; oh++) {
-                    const float *r = row + (int64_t)(oh - oh0) * g->ow;
-                    float *d = dst + (int64_t)oh * g->sh * wp;
-                    if (g->sw == 1)
-                        for (int o = 0; o < g->ow; o++) d[o] += r[o];
-                    else
-                        for (int o = 0; o < g->ow; o++) d[(int64_t)o * g->sw] += r[o];
-                }
-            }
-}
-
-/* Gradient planes for col2im: the zeroed padded scratch, or dx itself. */
-static float *grad_planes(float *dxp, float *dx, int c0, int cg, const Conv2dGeom *g) {
-    if (!g->ph && !g->pw) return dx + (int64_t)c0 * g->h * g->w;
-    zero_run(dxp, (int64_t)cg * (g->h + 2 * g->ph) * (g->w + 2 * g->pw));
-    return dxp;
-}
-
-/* dx += the interior of the padded gradient planes (no-op without padding). */
-static void unpad_add(float *dx, const float *dxp, int c0, int cg, const Conv2dGeom *g) {
-    if (!g->ph && !g->pw) return;
-    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    for (int c = 0; c < cg; c++)
-        for (int i = 0; i < g->h; i++) {
-            float *d = dx + ((int64_t)(c0 + c) * g->h + i) * g->w;
-            const float *p = dxp + ((int64_t)c * hp + i + g->ph) * wp + g->pw;
-            for (int k = 0; k < g->w; k++) d[k] += p[k];
-        }
-}
-
-void conv2d_im2col(float *col, float *xp, const float *x, int c0, int cg, const Conv2dGeom *g) {
-    im2col_rows(col, padded(xp, x, c0, cg, g), cg, g, 0, g->oh);
-}
-
-void conv2d_col2im(float *dx, float *dxp, const float *col, int c0, int cg, const Conv2dGeom *g) {
-    col2im_rows(grad_planes(dxp, dx, c0, cg, g), col, cg, g, 0, g->oh);
-    unpad_add(dx, dxp, c0, cg, g);
-}
-
 /* 1x1, stride 1, no padding: the input planes are the columns already. */
 static int is_pointwise(const Conv2dGeom *g) {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-/* Output rows per tile: the columns of one tile stay within ~128 KB, so
- * im2col writes them to L2 and the GEMM reads them back from there. The
- * tiling depends on the layer only, so GEMM shapes stay per-sample fixed. */
-static int tile_rows(const Conv2dGeom *g) {
-    int64_t k = (int64_t)(g->c / g->groups) * g->kh * g->kw;
-    int64_t r = 32768 / (k * g->ow > 0 ? k * g->ow : 1);
-    return r < 1 ? 1 : r > g->oh ? g->oh : (int)r;
+/* ---- forward: implicit GEMM on phase planes ----
+ * The padded input of a sample is split into sh x sw phase planes
+ * (phase (qr, qc) holds padded pixels (y*sh + qr, x*sw + qc)), so the
+ * window element (ki, kj) of every output pixel (oh, ow) is phase
+ * ((ki*dh) % sh, (kj*dw) % sw) at (oh + ki*dh/sh, ow + kj*dw/sw): on a grid
+ * of rows of the phase width wq, row k of the im2col matrix is a contiguous
+ * run of the planes starting at boff[k]. The GEMM reads it in place (no
+ * im2col copy) and computes wq - OW garbage columns per output row, which
+ * are dropped when the grid is copied to the output. */
+typedef struct {
+    int hq, wq;         /* phase plane height, width */
+    int64_t plane, chan; /* floats per phase plane; per channel (sh*sw planes) */
+    int64_t n;          /* grid columns: (OH-1)*wq + OW */
+} Planes;
+
+static void planes_geom(Planes *p, const Conv2dGeom *g) {
+    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    p->hq = (hp + g->sh - 1) / g->sh;
+    p->wq = (wp + g->sw - 1) / g->sw;
+    p->plane = (int64_t)p->hq * p->wq;
+    p->chan = (int64_t)g->sh * g->sw * p->plane;
+    p->n = (int64_t)(g->oh - 1) * p->wq + g->ow;
 }
 
-static int64_t col_floats(const Conv2dGeom *g) {
-    return (int64_t)(g->c / g->groups) * g->kh * g->kw * tile_rows(g) * g->ow;
+static int ceil_div0(int a, int b) {
+    return a <= 0 ? 0 : (a + b - 1) / b;
 }
 
-/* Per-worker scratch: one tile's columns, then one group's padded planes. */
-static int64_t scratch_floats(const Conv2dGeom *g) {
-    return nn_scratch_stride(col_floats(g)) + conv2d_pad_floats(g);
+/* Whether some window element falls in phase q along an axis (kernel size k,
+ * dilation d, stride s): 1x1 stride-2 convolutions read one phase of four. */
+static int phase_used(int q, int k, int d, int s) {
+    for (int i = 0; i < k; i++)
+        if (i * d % s == q) return 1;
+    return 0;
+}
+
+/* Channels [c0, c0+cg) of one sample x[C, H, W] as phase planes [cg, sh*sw, hq, wq]. */
+static void fill_planes(float *dst, const float *x, int c0, int cg, const Conv2dGeom *g, const Planes *p) {
+    for (int c = 0; c < cg; c++) {
+        const float *src = x + (int64_t)(c0 + c) * g->h * g->w;
+        for (int qr = 0; qr < g->sh; qr++)
+            for (int qc = 0; qc < g->sw; qc++) {
+                if (!phase_used(qr, g->kh, g->dh, g->sh) || !phase_used(qc, g->kw, g->dw, g->sw)) continue;
+                float *pl = dst + c * p->chan + (int64_t)(qr * g->sw + qc) * p->plane;
+                /* phase columns x with input column x*sw + qc - pw in [0, W) */
+                int xlo = ceil_div0(g->pw - qc, g->sw), xhi = ceil_div0(g->w + g->pw - qc, g->sw);
+                if (xhi > p->wq) xhi = p->wq;
+                if (xlo > xhi) xlo = xhi;
+                for (int y = 0; y < p->hq; y++) {
+                    float *row = pl + (int64_t)y * p->wq;
+                    int yi = y * g->sh + qr - g->ph;
+                    if (yi < 0 || yi >= g->h || xlo == xhi) {
+                        zero_run(row, p->wq);
+                        continue;
+                    }
+                    const float *s = src + (int64_t)yi * g->w + (xlo * g->sw + qc - g->pw);
+                    zero_run(row, xlo);
+                    if (g->sw == 1)
+                        copy_run(row + xlo, s, xhi - xlo);
+                    else
+                        for (int i = 0; i < xhi - xlo; i++) row[xlo + i] = s[(int64_t)i * g->sw];
+                    zero_run(row + xhi, p->wq - xhi);
+                }
+            }
+    }
+}
+
+/* boff[k] for k = (c, ki, kj) of one group: where row k of the im2col matrix
+ * starts in the planes of fill_planes. */
+static void plane_offsets(int64_t *boff, const Conv2dGeom *g, const Planes *p) {
+    const int cg = g->c / g->groups;
+    for (int c = 0; c < cg; c++)
+        for (int ki = 0; ki < g->kh; ki++)
+            for (int kj = 0; kj < g->kw; kj++) {
+                int y0 = ki * g->dh, x0 = kj * g->dw;
+                boff[(c * g->kh + ki) * g->kw + kj] = c * p->chan + (int64_t)((y0 % g->sh) * g->sw + x0 % g->sw) * p->plane +
+                                                      (int64_t)(y0 / g->sh) * p->wq + x0 / g->sw;
+            }
 }
 
 typedef struct {
     const Conv2dGeom *g;
+    Planes p;
     float *out;
     const float *x, *w, *b, *dout;
-    float *scratch; /* per worker/slot: scratch_floats() */
+    const int64_t *boff, *doff;
+    float *scratch; /* per worker/slot */
     int64_t stride;
     int accumulate; /* forward_range adds into out (backward as a convolution) */
 } ConvJob;
 
+/* Per-worker floats of the forward: one group's planes, then its output grid. */
+static int64_t forward_floats(const Conv2dGeom *g, const Planes *p) {
+    return nn_scratch_stride((int64_t)(g->c / g->groups) * p->chan) + (int64_t)(g->oc / g->groups) * p->n;
+}
+
 static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
     ConvJob *j = ctx;
     const Conv2dGeom *g = j->g;
-    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, tr = tile_rows(g);
+    const Planes *p = &j->p;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
     const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
-    float *col = j->scratch + worker * j->stride, *xp = col + nn_scratch_stride(col_floats(g));
+    float *planes = j->scratch + worker * j->stride, *grid = planes + nn_scratch_stride((int64_t)cg * p->chan);
     for (int64_t s = b; s < e; s++) {
         const float *xs = j->x + s * g->c * hw;
         float *os = j->out + s * g->oc * ohw;
         for (int gi = 0; gi < g->groups; gi++) {
+            fill_planes(planes, xs, gi * cg, cg, g, p);
             const float *wg = j->w + (int64_t)gi * ocg * K;
             float *og = os + (int64_t)gi * ocg * ohw;
-            if (j->b)
-                for (int o = 0; o < ocg; o++) {
-                    float v = j->b[gi * ocg + o], *r = og + o * ohw;
-                    for (int64_t p = 0; p < ohw; p++) r[p] = v;
-                }
-            float beta = j->b || j->accumulate ? 1.0f : 0.0f;
-            if (is_pointwise(g)) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)ohw, K, 1.0f, wg, K,
-                            xs + (int64_t)gi * cg * hw, (int)ohw, beta, og, (int)ohw);
+            if (p->wq == g->ow) { /* no garbage columns: the grid is the output */
+                if (j->b && !j->accumulate)
+                    for (int o = 0; o < ocg; o++)
+                        for (int64_t q = 0; q < ohw; q++) og[o * ohw + q] = j->b[gi * ocg + o];
+                gemm_run_rows(GEMM_AUTO, ocg, ohw, K, wg, K, 1, planes, j->boff, og, ohw, j->b || j->accumulate);
                 continue;
             }
-            const float *base = padded(xp, xs, gi * cg, cg, g);
-            for (int oh0 = 0; oh0 < g->oh; oh0 += tr) {
-                int oh1 = oh0 + tr < g->oh ? oh0 + tr : g->oh, n = (oh1 - oh0) * g->ow;
-                im2col_rows(col, base, cg, g, oh0, oh1);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, n, K, 1.0f, wg, K, col, n, beta,
-                            og + (int64_t)oh0 * g->ow, (int)ohw);
+            gemm_run_rows(GEMM_AUTO, ocg, p->n, K, wg, K, 1, planes, j->boff, grid, p->n, 0);
+            for (int o = 0; o < ocg; o++) {
+                const int oc = gi * ocg + o;
+                for (int oh = 0; oh < g->oh; oh++) {
+                    float *d = og + (int64_t)o * ohw + (int64_t)oh * g->ow;
+                    const float *r = grid + o * p->n + (int64_t)oh * p->wq;
+                    if (j->accumulate)
+                        for (int i = 0; i < g->ow; i++) d[i] += r[i];
+                    else if (j->b) {
+                        const float bias = j->b[oc];
+                        for (int i = 0; i < g->ow; i++) d[i] = bias + r[i];
+                    } else
+                        copy_run(d, r, g->ow);
+                }
             }
         }
     }
@@ -217,56 +249,38 @@ static int64_t grain_for(int64_t n, int nthreads) {
     return g < 1 ? 1 : g;
 }
 
-int conv2d_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int nthreads) {
-    int64_t grain = grain_for(g->n, nthreads);
-    int workers = nn_workers(nthreads, g->n, grain);
-    ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .stride = nn_scratch_stride(scratch_floats(g))};
-    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : workers, is_pointwise(g) ? 1 : scratch_floats(g));
-    if (!j.scratch) return SN_ERR;
-    int rc = nn_parallel(nthreads, g->n, grain, forward_range, &j);
+/* out (+)= conv(x) through forward_range; w: [OC, C/g, KH, KW]. */
+static int run_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int accumulate,
+                       int nthreads) {
+    ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .accumulate = accumulate};
+    planes_geom(&j.p, g);
+    const int K = g->c / g->groups * g->kh * g->kw;
+    int64_t grain = grain_for(g->n, nthreads), *boff = malloc(sizeof(int64_t) * (size_t)K);
+    if (!boff) return sn_errorf("out of memory");
+    plane_offsets(boff, g, &j.p);
+    j.boff = boff;
+    j.stride = nn_scratch_stride(forward_floats(g, &j.p));
+    j.scratch = nn_scratch_alloc(nn_workers(nthreads, g->n, grain), forward_floats(g, &j.p));
+    int rc = j.scratch ? nn_parallel(nthreads, g->n, grain, forward_range, &j) : SN_ERR;
     nn_scratch_free(j.scratch);
+    free(boff);
     return rc;
 }
 
-static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
-    ConvJob *j = ctx;
-    const Conv2dGeom *g = j->g;
-    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, tr = tile_rows(g);
-    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
-    float *col = j->scratch + worker * j->stride, *dxp = col + nn_scratch_stride(col_floats(g));
-    for (int64_t s = b; s < e; s++) {
-        float *dxs = j->out + s * g->c * hw;
-        const float *ds = j->dout + s * g->oc * ohw;
-        for (int gi = 0; gi < g->groups; gi++) {
-            const float *wg = j->w + (int64_t)gi * ocg * K, *dg = ds + (int64_t)gi * ocg * ohw;
-            if (is_pointwise(g)) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)ohw, ocg, 1.0f, wg, K, dg, (int)ohw, 1.0f,
-                            dxs + (int64_t)gi * cg * hw, (int)ohw);
-                continue;
-            }
-            float *planes = grad_planes(dxp, dxs, gi * cg, cg, g);
-            for (int oh0 = 0; oh0 < g->oh; oh0 += tr) {
-                int oh1 = oh0 + tr < g->oh ? oh0 + tr : g->oh, n = (oh1 - oh0) * g->ow;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, n, ocg, 1.0f, wg, K, dg + (int64_t)oh0 * g->ow,
-                            (int)ohw, 0.0f, col, n);
-                col2im_rows(planes, col, cg, g, oh0, oh1);
-            }
-            unpad_add(dxs, dxp, gi * cg, cg, g);
-        }
-    }
-    return SN_OK;
+int conv2d_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int nthreads) {
+    return run_forward(out, x, w, b, g, 0, nthreads);
 }
 
-/* Stride 1: the input gradient is itself a convolution of dout, padded by
- * d(k-1)-p, with the weights flipped and in/out channels swapped. Running
- * it through the forward path writes GEMM results straight into dx: no
- * col2im scatter and no zeroing of a column buffer. Used where it costs no
- * more arithmetic ("same" padding: H*W <= OH*OW) and its GEMMs have enough
- * rows (C/groups >= 8); a 5x5 unpadded layer would compute over a border of
- * zeros instead. */
+/* ---- input gradient ----
+ * Stride 1: the input gradient is itself a convolution of dout, padded by
+ * d(k-1)-p, with the weights flipped and in/out channels swapped; run
+ * through the forward path it adds straight into dx. Measured per layer
+ * (scripts/bench/conv_layers.c) against the grid path below and against
+ * col = W^T x dout + col2im: fastest for every stride-1 layer of LeNet and
+ * ResNet-8 but two first layers (C = 1), whose input gradient attribution
+ * skips (attr/rows.c: linear head). */
 static int transposable(const Conv2dGeom *g) {
-    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->dh * (g->kh - 1) >= g->ph &&
-           g->dw * (g->kw - 1) >= g->pw && (int64_t)g->h * g->w <= (int64_t)g->oh * g->ow && g->c / g->groups >= 8;
+    return g->sh == 1 && g->sw == 1 && g->dh * (g->kh - 1) >= g->ph && g->dw * (g->kw - 1) >= g->pw;
 }
 
 static int backward_input_as_conv(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
@@ -283,26 +297,114 @@ static int backward_input_as_conv(float *dx, const float *dout, const float *w, 
                 for (int a = 0; a < kk; a++)
                     wt[(((int64_t)(gi * cg + c) * ocg + o) * kk) + a] =
                         w[(((int64_t)(gi * ocg + o) * cg + c) * kk) + (kk - 1 - a)];
-    int64_t grain = grain_for(t.n, nthreads);
-    ConvJob j = {
-        .g = &t, .out = dx, .x = dout, .w = wt, .stride = nn_scratch_stride(scratch_floats(&t)), .accumulate = 1};
-    j.scratch = nn_scratch_alloc(nn_workers(nthreads, t.n, grain), scratch_floats(&t));
-    int rc = j.scratch ? nn_parallel(nthreads, t.n, grain, forward_range, &j) : SN_ERR;
-    nn_scratch_free(j.scratch);
+    int rc = run_forward(dx, dout, wt, NULL, &t, 1, nthreads);
     nn_scratch_free(wt);
+    return rc;
+}
+
+/* Otherwise (strides): per sample, col[K, grid] = W_g^T x dout_g with dout
+ * placed on the grid of the forward's phase planes (zeros in the garbage
+ * columns), then every row k of col added into zeroed planes at boff[k],
+ * i.e. the adjoint of reading it there, and the planes added into dx. The
+ * additions run over whole rows (no per-pixel scatter). */
+
+/* dx[C, H, W] (channels c0..) += the phase planes of fill_planes (its adjoint). */
+static void unfill_planes(float *dx, const float *planes, int c0, int cg, const Conv2dGeom *g, const Planes *p) {
+    for (int c = 0; c < cg; c++) {
+        float *dst = dx + (int64_t)(c0 + c) * g->h * g->w;
+        for (int qr = 0; qr < g->sh; qr++)
+            for (int qc = 0; qc < g->sw; qc++) {
+                if (!phase_used(qr, g->kh, g->dh, g->sh) || !phase_used(qc, g->kw, g->dw, g->sw)) continue;
+                const float *pl = planes + c * p->chan + (int64_t)(qr * g->sw + qc) * p->plane;
+                int xlo = ceil_div0(g->pw - qc, g->sw), xhi = ceil_div0(g->w + g->pw - qc, g->sw);
+                if (xhi > p->wq) xhi = p->wq;
+                if (xlo >= xhi) continue;
+                for (int y = 0; y < p->hq; y++) {
+                    int yi = y * g->sh + qr - g->ph;
+                    if (yi < 0 || yi >= g->h) continue;
+                    const float *row = pl + (int64_t)y * p->wq + xlo;
+                    float *d = dst + (int64_t)yi * g->w + (xlo * g->sw + qc - g->pw);
+                    for (int i = 0; i < xhi - xlo; i++) d[(int64_t)i * g->sw] += row[i];
+                }
+            }
+    }
+}
+
+static int64_t grid_backward_floats(const Conv2dGeom *g, const Planes *p) {
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups;
+    return nn_scratch_stride(ocg * p->n) + nn_scratch_stride((int64_t)cg * g->kh * g->kw * p->n) + cg * p->chan;
+}
+
+static int backward_grid_range(void *ctx, int64_t b, int64_t e, int worker) {
+    ConvJob *j = ctx;
+    const Conv2dGeom *g = j->g;
+    const Planes *p = &j->p;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
+    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
+    float *dgrid = j->scratch + worker * j->stride, *col = dgrid + nn_scratch_stride(ocg * p->n),
+          *planes = col + nn_scratch_stride((int64_t)K * p->n);
+    for (int64_t s = b; s < e; s++) {
+        float *dxs = j->out + s * g->c * hw;
+        const float *ds = j->dout + s * g->oc * ohw;
+        for (int gi = 0; gi < g->groups; gi++) {
+            for (int o = 0; o < ocg; o++)
+                for (int oh = 0; oh < g->oh; oh++) {
+                    float *d = dgrid + o * p->n + (int64_t)oh * p->wq;
+                    copy_run(d, ds + (int64_t)(gi * ocg + o) * ohw + (int64_t)oh * g->ow, g->ow);
+                    if (oh < g->oh - 1) zero_run(d + g->ow, p->wq - g->ow);
+                }
+            gemm_run_rows(GEMM_AUTO, K, p->n, ocg, j->w + (int64_t)gi * ocg * K, 1, K, dgrid, j->doff, col, p->n, 0);
+            zero_run(planes, cg * p->chan);
+            for (int k = 0; k < K; k++) {
+                float *d = planes + j->boff[k];
+                const float *c = col + (int64_t)k * p->n;
+                for (int64_t q = 0; q < p->n; q++) d[q] += c[q];
+            }
+            unfill_planes(dxs, planes, gi * cg, cg, g, p);
+        }
+    }
+    return SN_OK;
+}
+
+static int backward_input_grid(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
+    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout};
+    planes_geom(&j.p, g);
+    const int K = g->c / g->groups * g->kh * g->kw, ocg = g->oc / g->groups;
+    int64_t grain = grain_for(g->n, nthreads), *boff = malloc(sizeof(int64_t) * (size_t)(K + ocg));
+    if (!boff) return sn_errorf("out of memory");
+    plane_offsets(boff, g, &j.p);
+    for (int o = 0; o < ocg; o++) boff[K + o] = o * j.p.n;
+    j.boff = boff, j.doff = boff + K;
+    j.stride = nn_scratch_stride(grid_backward_floats(g, &j.p));
+    j.scratch = nn_scratch_alloc(nn_workers(nthreads, g->n, grain), grid_backward_floats(g, &j.p));
+    int rc = j.scratch ? nn_parallel(nthreads, g->n, grain, backward_grid_range, &j) : SN_ERR;
+    nn_scratch_free(j.scratch);
+    free(boff);
     return rc;
 }
 
 int conv2d_backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
     if (transposable(g)) return backward_input_as_conv(dx, dout, w, g, nthreads);
-    int64_t grain = grain_for(g->n, nthreads);
-    int workers = nn_workers(nthreads, g->n, grain);
-    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout, .stride = nn_scratch_stride(scratch_floats(g))};
-    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : workers, is_pointwise(g) ? 1 : scratch_floats(g));
-    if (!j.scratch) return SN_ERR;
-    int rc = nn_parallel(nthreads, g->n, grain, backward_input_range, &j);
-    nn_scratch_free(j.scratch);
-    return rc;
+    return backward_input_grid(dx, dout, w, g, nthreads);
+}
+
+/* ---- weight gradient: im2col + cblas_sgemm per sample, in sample blocks ---- */
+
+/* Output rows per tile: the columns of one tile stay within ~128 KB, so
+ * im2col writes them to L2 and the GEMM reads them back from there. */
+static int tile_rows(const Conv2dGeom *g) {
+    int64_t k = (int64_t)(g->c / g->groups) * g->kh * g->kw;
+    int64_t r = 32768 / (k * g->ow > 0 ? k * g->ow : 1);
+    return r < 1 ? 1 : r > g->oh ? g->oh : (int)r;
+}
+
+static int64_t col_floats(const Conv2dGeom *g) {
+    return (int64_t)(g->c / g->groups) * g->kh * g->kw * tile_rows(g) * g->ow;
+}
+
+/* Per-slot scratch: one tile's columns, then one group's padded planes. */
+static int64_t scratch_floats(const Conv2dGeom *g) {
+    return nn_scratch_stride(col_floats(g)) + conv2d_pad_floats(g);
 }
 
 static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot) {

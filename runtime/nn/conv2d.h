@@ -1,9 +1,13 @@
 /* nn/conv2d.h — 2-d convolution (cross-correlation, as PyTorch) with
  * stride, padding (zeros), dilation and groups; weights [OC, C/groups, KH, KW].
- * Per sample and group: im2col of the sample into a per-thread buffer, then
- * one cblas_sgemm W_g[OC/g, C/g*KH*KW] x col[C/g*KH*KW, OH*OW]; 1x1 stride-1
- * unpadded convolutions skip im2col. Parallel over samples; weight gradients
- * in fixed sample blocks (layer.h). Forward overwrites; backward adds. */
+ * Forward, per sample and group: the input padded (and split into stride
+ * phases) once, then one position-independent GEMM (nn/gemm.h)
+ * W_g[OC/g, K] x cols[K, pixels] that reads the im2col matrix in place in
+ * the padded planes (no im2col copy); every output is b + one fmaf chain over
+ * (c, ki, kj). Input gradient: the same GEMM as a transposed convolution
+ * (stride 1) or W_g^T x dout added back into the planes (strides). Weight
+ * gradients: im2col + cblas_sgemm in fixed sample blocks (layer.h). Parallel
+ * over samples. Forward overwrites; backward adds. */
 #ifndef SANITY_NN_CONV2D_H
 #define SANITY_NN_CONV2D_H
 
@@ -32,13 +36,5 @@ int conv2d_backward_input(float *dx, const float *dout, const float *w, const Co
 /* dw += sum_n dout_n (x) im2col(x_n); db += sum over n, pixels of dout.
  * dw: [OC, C/g, KH, KW]; db: [OC] or NULL. */
 int conv2d_backward_params(float *dw, float *db, const float *dout, const float *x, const Conv2dGeom *g, int nthreads);
-
-/* Scratch floats im2col/col2im need for zero-padded planes (0 without padding). */
-int64_t conv2d_pad_floats(const Conv2dGeom *g);
-/* One sample x[C, H, W], channels [c0, c0+cg): col[cg*KH*KW, OH*OW] (zeros
- * where the window is in the padding). xp: conv2d_pad_floats(g) scratch. */
-void conv2d_im2col(float *col, float *xp, const float *x, int c0, int cg, const Conv2dGeom *g);
-/* The adjoint: dx[C, H, W] += col scattered back. dxp: conv2d_pad_floats(g) scratch. */
-void conv2d_col2im(float *dx, float *dxp, const float *col, int c0, int cg, const Conv2dGeom *g);
 
 #endif

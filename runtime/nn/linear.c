@@ -1,6 +1,7 @@
-/* nn/linear.c — the fully connected layer (see linear.h): one sgemv per
- * sample for forward and input gradient, weight gradient as one sgemm per
- * block of NN_GRAD_BLOCK samples, and the LayerOps of kind "linear".
+/* nn/linear.c — the fully connected layer (see linear.h): forward and input
+ * gradient as row blocks of the position-independent GEMM (nn/gemm.h) on
+ * weights packed once per call, weight gradient as one cblas_sgemm per block
+ * of NN_GRAD_BLOCK samples, and the LayerOps of kind "linear".
  * Does not flatten: a 4-d input is an error naming the missing flatten. */
 #include "nn/linear.h"
 
@@ -9,11 +10,13 @@
 #include <string.h>
 
 #include "error.h"
+#include "nn/gemm.h"
 #include "nn/layer.h"
 
 typedef struct {
     float *out;
     const float *x, *w, *b, *dout;
+    const float *pw; /* packed weights (gemm_pack_b) */
     int in, outf;
 } LinearJob;
 
@@ -25,34 +28,49 @@ static int64_t grain_for(int64_t n, int nthreads) {
 static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     LinearJob *j = ctx;
-    for (int64_t i = b; i < e; i++) {
-        float *o = j->out + i * j->outf;
-        if (j->b) memcpy(o, j->b, sizeof(float) * (size_t)j->outf);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, j->outf, j->in, 1.0f, j->w, j->in, j->x + i * j->in, 1,
-                    j->b ? 1.0f : 0.0f, o, 1);
-    }
+    float *o = j->out + b * j->outf;
+    if (j->b)
+        for (int64_t i = b; i < e; i++) memcpy(j->out + i * j->outf, j->b, sizeof(float) * (size_t)j->outf);
+    gemm_run(GEMM_AUTO, e - b, j->outf, j->in, j->x + b * j->in, j->in, 1, j->pw, o, j->outf, j->b != NULL);
     return SN_OK;
+}
+
+/* The weights as the packed B of a GEMM: W^T (forward) or W (input gradient). */
+static float *pack_weights(const float *w, int in, int out_features, int transpose) {
+    int64_t k = transpose ? in : out_features, n = transpose ? out_features : in;
+    float *p = nn_scratch_alloc(1, gemm_packed_floats(n, k));
+    if (p) gemm_pack_b(p, w, k, n, transpose ? 1 : in, transpose ? in : 1);
+    return p;
 }
 
 int linear_forward(float *out, const float *x, const float *w, const float *b, int64_t n, int in, int out_features,
                    int nthreads) {
     LinearJob j = {.out = out, .x = x, .w = w, .b = b, .in = in, .outf = out_features};
-    return nn_parallel(nthreads, n, grain_for(n, nthreads), forward_range, &j);
+    float *pw = pack_weights(w, in, out_features, 1);
+    if (!pw) return SN_ERR;
+    j.pw = pw;
+    int rc = nn_parallel(nthreads, n, grain_for(n, nthreads), forward_range, &j);
+    nn_scratch_free(pw);
+    return rc;
 }
 
 static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     LinearJob *j = ctx;
-    for (int64_t i = b; i < e; i++)
-        cblas_sgemv(CblasRowMajor, CblasTrans, j->outf, j->in, 1.0f, j->w, j->in, j->dout + i * j->outf, 1, 1.0f,
-                    j->out + i * j->in, 1);
+    gemm_run(GEMM_AUTO, e - b, j->in, j->outf, j->dout + b * j->outf, j->outf, 1, j->pw, j->out + b * j->in, j->in,
+             1);
     return SN_OK;
 }
 
 int linear_backward_input(float *dx, const float *dout, const float *w, int64_t n, int in, int out_features,
                           int nthreads) {
     LinearJob j = {.out = dx, .w = w, .dout = dout, .in = in, .outf = out_features};
-    return nn_parallel(nthreads, n, grain_for(n, nthreads), backward_input_range, &j);
+    float *pw = pack_weights(w, in, out_features, 0);
+    if (!pw) return SN_ERR;
+    j.pw = pw;
+    int rc = nn_parallel(nthreads, n, grain_for(n, nthreads), backward_input_range, &j);
+    nn_scratch_free(pw);
+    return rc;
 }
 
 static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot) {

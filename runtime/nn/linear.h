@@ -1,13 +1,15 @@
 /* nn/linear.h — fully connected layer, weights in PyTorch layout [out, in].
- * Per sample (one sgemv each, so a sample's numbers never depend on its
- * batch), parallel over samples; parameter gradients in fixed sample blocks
- * (see layer.h). Forward overwrites `out`; backward functions add (+=). */
+ * Forward and input gradient are one GEMM over the batch whose every output
+ * element is one fmaf chain over the inputs (nn/gemm.h), so a sample's
+ * numbers never depend on its batch; parallel over row blocks. Parameter
+ * gradients in fixed sample blocks (see layer.h). Forward overwrites `out`;
+ * backward functions add (+=). */
 #ifndef SANITY_NN_LINEAR_H
 #define SANITY_NN_LINEAR_H
 
 #include <stdint.h>
 
-/* out[n, o] = sum_i w[o, i] * x[n, i] + b[o].
+/* out[n, o] = b[o] + sum_i w[o, i] * x[n, i] (the sum in i order).
  * out: [N, OUT]; x: [N, IN]; w: [OUT, IN]; b: [OUT] or NULL. */
 int linear_forward(float *out, const float *x, const float *w, const float *b, int64_t n, int in, int out_features,
                    int nthreads);

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""bench/nn_vs_torch.py — sanity vs PyTorch on LeNet and ResNet-8 with the
-same weights (exported with scripts/export_torch.py), batch 256 and thread
+"""bench/nn_vs_torch.py — sanity vs PyTorch on LeNet and ResNet-8 (and the
+MLP with --models mlp,lenet,resnet8) with the same weights (exported with
+scripts/export_torch.py), batch 256 and thread
 counts (torch.set_num_threads / sanity --threads): forward, forward + input
 gradient (eval mode), and one training epoch (train mode, SGD momentum 0.9,
 lr 0.01, batch 256, shuffled, over `--epoch-samples` Fashion-MNIST training
@@ -30,7 +31,7 @@ ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "fixtures"))
 from export_torch import export  # noqa: E402
-from make_nn_fixtures import LeNet, ResNet8  # noqa: E402
+from make_nn_fixtures import MLP, LeNet, ResNet8  # noqa: E402
 
 DATA = os.environ.get("SANITY_DATA", "/usr/share/datasets/fashion-mnist")
 
@@ -108,7 +109,7 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     names = args.models.split(",")
     torch.manual_seed(0)
-    ctors = {"lenet": LeNet, "resnet8": ResNet8}
+    ctors = {"lenet": LeNet, "mlp": MLP, "resnet8": ResNet8}
     models = {n: ctors[n]() for n in names}
     x = torch.from_numpy(idx(f"{DATA}/t10k-images-idx3-ubyte.gz")[:256].astype(np.float32) / 255).unsqueeze(1)
     g = torch.randn(256, 10)

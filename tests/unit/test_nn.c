@@ -11,6 +11,7 @@
 #include "error.h"
 #include "model.h"
 #include "nn/conv2d.h"
+#include "nn/linear.h"
 #include "nn_test.h"
 #include "rng.h"
 #include "test.h"
@@ -77,9 +78,13 @@ TEST(grad_conv2d) {
        S(2, 4, 6, 6), 0, 1e-2, "conv2d depthwise, stride, padding, dilation");
 }
 
-/* Stride-1 "same" layers with >= 8 channels per group take the other
- * input-gradient path (a convolution of the output gradient). */
+/* Stride-1 layers whose padding is at most d(k-1) take the input-gradient
+ * path "as a convolution of the output gradient"; the others (strides above,
+ * and over-padding here) the path through the phase planes. */
 TEST(grad_conv2d_transposed_path) {
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':3,'out_channels':4,'kernel_size':1,"
+       "'padding':1}}]}",
+       S(2, 3, 4, 5), 0, 1e-2, "conv2d 1x1 padded (planes path at stride 1)");
     GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':8,'out_channels':5,'kernel_size':3,"
        "'padding':1}}]}",
        S(2, 8, 5, 6), 0, 1e-2, "conv2d 3x3 same, 8 channels");
@@ -216,6 +221,83 @@ TEST(conv_pool_forward_by_hand) {
     CHECK_NEAR(tensor_data(&yb)[0], (0 + 1 + 4 + 5) / 4.0, 1e-6);
     tensor_release(&x), tensor_release(&y), tensor_release(&ya), tensor_release(&yb);
     model_free(m), model_free(a), model_free(b);
+}
+
+/* The arithmetic conv2d.h and linear.h promise, written out: every output is
+ * bias + one fmaf chain over (c, ki, kj) (conv) or over the inputs (linear),
+ * in that order. Bitwise, so any dependence on the batch, the position or
+ * the tiling would show. Window elements in the padding are skipped here:
+ * fmaf(w, 0, s) == s for every s a chain from +0 can reach. */
+TEST(conv2d_forward_is_one_fmaf_chain) {
+    const char *cfgs[] = {
+        "{'in_channels':3,'out_channels':7,'kernel_size':3,'padding':1}",
+        "{'in_channels':4,'out_channels':6,'kernel_size':[3,2],'stride':[2,3],'padding':[2,1],'dilation':[1,2],"
+        "'groups':2}",
+        "{'in_channels':5,'out_channels':9,'kernel_size':1,'stride':2,'bias':false}",
+        "{'in_channels':2,'out_channels':3,'kernel_size':5,'padding':4,'dilation':2}",
+    };
+    for (int t = 0; t < 4; t++) {
+        char json[400];
+        snprintf(json, sizeof json, "{'nodes':[{'name':'c','type':'conv2d','config':%s}]}", cfgs[t]);
+        Model *m = nt_model(json);
+        if (!m) continue;
+        const Node *nd = &m->nodes[0];
+        int64_t sh[] = {3, nd->cfg.in, 9, 11};
+        Tensor x = nt_randn(4, sh, 61 + (uint64_t)t, 1.0f);
+        Conv2dGeom g;
+        Shape in = shape_of(&x);
+        conv2d_geom(&g, &nd->cfg, &in);
+        float *y = malloc(sizeof(float) * (size_t)(g.n * g.oc * g.oh * g.ow));
+        const float *w = tensor_data(&nd->param[0]), *b = nd->nparams > 1 ? tensor_data(&nd->param[1]) : NULL;
+        CHECK(conv2d_forward(y, tensor_data(&x), w, b, &g, 2) == SN_OK);
+        const int cg = g.c / g.groups, ocg = g.oc / g.groups;
+        int64_t bad = 0;
+        for (int64_t n = 0; n < g.n; n++)
+            for (int o = 0; o < g.oc; o++)
+                for (int oh = 0; oh < g.oh; oh++)
+                    for (int ow = 0; ow < g.ow; ow++) {
+                        float s = 0;
+                        for (int c = 0; c < cg; c++)
+                            for (int ki = 0; ki < g.kh; ki++)
+                                for (int kj = 0; kj < g.kw; kj++) {
+                                    int yi = oh * g.sh - g.ph + ki * g.dh, xi = ow * g.sw - g.pw + kj * g.dw;
+                                    if (yi < 0 || yi >= g.h || xi < 0 || xi >= g.w) continue;
+                                    int ci = o / ocg * cg + c;
+                                    s = fmaf(w[((o * cg + c) * g.kh + ki) * g.kw + kj],
+                                             tensor_data(&x)[((n * g.c + ci) * g.h + yi) * g.w + xi], s);
+                                }
+                        float want = b ? b[o] + s : s;
+                        bad += y[((n * g.oc + o) * g.oh + oh) * g.ow + ow] != want;
+                    }
+        CHECK_MSG(bad == 0, "%s: %lld outputs differ", cfgs[t], (long long)bad);
+        free(y);
+        tensor_release(&x);
+        model_free(m);
+    }
+}
+
+TEST(linear_forward_is_one_fmaf_chain) {
+    const int64_t n = 9, in = 37, out = 21;
+    int64_t sx[] = {n, in}, sw[] = {out, in}, sb[] = {out};
+    Tensor x = nt_randn(2, sx, 71, 1.0f), w = nt_randn(2, sw, 72, 1.0f), b = nt_randn(1, sb, 73, 1.0f);
+    float y[9 * 21], dx[9 * 37] = {0};
+    CHECK(linear_forward(y, tensor_data(&x), tensor_data(&w), tensor_data(&b), n, in, out, 2) == SN_OK);
+    CHECK(linear_backward_input(dx, y, tensor_data(&w), n, in, out, 3) == SN_OK);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t o = 0; o < out; o++) {
+            float s = 0;
+            for (int64_t k = 0; k < in; k++) s = fmaf(tensor_data(&x)[i * in + k], tensor_data(&w)[o * in + k], s);
+            bad += y[i * out + o] != tensor_data(&b)[o] + s;
+        }
+        for (int64_t k = 0; k < in; k++) { /* dx = 0 + the chain over outputs */
+            float s = 0;
+            for (int64_t o = 0; o < out; o++) s = fmaf(y[i * out + o], tensor_data(&w)[o * in + k], s);
+            bad += dx[i * in + k] != s;
+        }
+    }
+    CHECK_MSG(bad == 0, "%lld values differ", (long long)bad);
+    tensor_release(&x), tensor_release(&w), tensor_release(&b);
 }
 
 TEST(softmax_forward_by_hand) {
