@@ -43,15 +43,21 @@ static float *pack_weights(const float *w, int in, int out_features, int transpo
     return p;
 }
 
+/* Packs the weights for j (transposed for the forward), then runs fn over
+ * the n rows. */
+static int run_packed(LinearJob *j, int transpose, int64_t n, NNRangeFn fn, int nthreads) {
+    float *pw = pack_weights(j->w, j->in, j->outf, transpose);
+    if (!pw) return SN_ERR;
+    j->pw = pw;
+    int rc = nn_parallel(nthreads, n, grain_for(n, nthreads), fn, j);
+    nn_scratch_free(pw);
+    return rc;
+}
+
 int linear_forward(float *out, const float *x, const float *w, const float *b, int64_t n, int in, int out_features,
                    int nthreads) {
     LinearJob j = {.out = out, .x = x, .w = w, .b = b, .in = in, .outf = out_features};
-    float *pw = pack_weights(w, in, out_features, 1);
-    if (!pw) return SN_ERR;
-    j.pw = pw;
-    int rc = nn_parallel(nthreads, n, grain_for(n, nthreads), forward_range, &j);
-    nn_scratch_free(pw);
-    return rc;
+    return run_packed(&j, 1, n, forward_range, nthreads);
 }
 
 static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
@@ -65,12 +71,7 @@ static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
 int linear_backward_input(float *dx, const float *dout, const float *w, int64_t n, int in, int out_features,
                           int nthreads) {
     LinearJob j = {.out = dx, .w = w, .dout = dout, .in = in, .outf = out_features};
-    float *pw = pack_weights(w, in, out_features, 0);
-    if (!pw) return SN_ERR;
-    j.pw = pw;
-    int rc = nn_parallel(nthreads, n, grain_for(n, nthreads), backward_input_range, &j);
-    nn_scratch_free(pw);
-    return rc;
+    return run_packed(&j, 0, n, backward_input_range, nthreads);
 }
 
 static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot) {
