@@ -274,11 +274,11 @@ int conv2d_forward(float *out, const float *x, const float *w, const float *b, c
 /* ---- input gradient ----
  * Stride 1: the input gradient is itself a convolution of dout, padded by
  * d(k-1)-p, with the weights flipped and in/out channels swapped; run
- * through the forward path it adds straight into dx. Measured per layer
- * (scripts/bench/conv_layers.c) against the grid path below and against
- * col = W^T x dout + col2im: fastest for every stride-1 layer of LeNet and
- * ResNet-8 but two first layers (C = 1), whose input gradient attribution
- * skips (attr/rows.c: linear head). */
+ * through the forward path it adds straight into dx. Timed per layer during
+ * development against the grid path below and against col = W^T x dout +
+ * col2im: fastest for every stride-1 layer of LeNet and ResNet-8 but the two
+ * first layers (C = 1), whose input gradient attribution skips (attr/rows.c:
+ * linear head). */
 static int transposable(const Conv2dGeom *g) {
     return g->sh == 1 && g->sw == 1 && g->dh * (g->kh - 1) >= g->ph && g->dw * (g->kw - 1) >= g->pw;
 }
