@@ -32,6 +32,7 @@ typedef struct {
     const PoolGeom *g;
     float *out, *argmax;
     const float *x, *dout, *idx;
+    int adaptive; /* averaging windows of adaptive_avgpool2d, not avgpool2d */
 } PoolJob;
 
 /* The common 2x2 stride-2 unpadded case, same scan order and tie/NaN rule
@@ -125,6 +126,19 @@ static inline float avg_window(const PoolGeom *g, int oh, int ow, int *hs, int *
     return (float)(g->count_include_pad ? padded : (h1 - h0) * (w1 - w0));
 }
 
+static inline void adaptive_range(int i, int in, int out, int *s, int *e) {
+    *s = (int)(((int64_t)i * in) / out);
+    *e = (int)(((int64_t)(i + 1) * in + out - 1) / out);
+}
+
+/* The window of output (oh, ow) and the divisor of its average. */
+static inline float window(const PoolJob *j, int oh, int ow, int *hs, int *he, int *ws, int *we) {
+    if (!j->adaptive) return avg_window(j->g, oh, ow, hs, he, ws, we);
+    adaptive_range(oh, j->g->h, j->g->oh, hs, he);
+    adaptive_range(ow, j->g->w, j->g->ow, ws, we);
+    return (float)((*he - *hs) * (*we - *ws));
+}
+
 static int avg_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     PoolJob *j = ctx;
@@ -136,7 +150,7 @@ static int avg_fwd(void *ctx, int64_t b, int64_t e, int worker) {
         for (int oh = 0; oh < g->oh; oh++)
             for (int ow = 0; ow < g->ow; ow++) {
                 int hs, he, ws, we;
-                float div = avg_window(g, oh, ow, &hs, &he, &ws, &we), s = 0;
+                float div = window(j, oh, ow, &hs, &he, &ws, &we), s = 0;
                 for (int ih = hs; ih < he; ih++)
                     for (int iw = ws; iw < we; iw++) s += x[ih * g->w + iw];
                 o[oh * g->ow + ow] = s / div;
@@ -161,7 +175,7 @@ static int avg_bwd(void *ctx, int64_t b, int64_t e, int worker) {
         for (int oh = 0; oh < g->oh; oh++)
             for (int ow = 0; ow < g->ow; ow++) {
                 int hs, he, ws, we;
-                float v = dy[oh * g->ow + ow] / avg_window(g, oh, ow, &hs, &he, &ws, &we);
+                float v = dy[oh * g->ow + ow] / window(j, oh, ow, &hs, &he, &ws, &we);
                 for (int ih = hs; ih < he; ih++)
                     for (int iw = ws; iw < we; iw++) dx[ih * g->w + iw] += v;
             }
@@ -174,66 +188,14 @@ int avgpool2d_backward(float *dx, const float *dout, const PoolGeom *g, int nthr
     return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), avg_bwd, &j);
 }
 
-static inline void adaptive_range(int i, int in, int out, int *s, int *e) {
-    *s = (int)(((int64_t)i * in) / out);
-    *e = (int)(((int64_t)(i + 1) * in + out - 1) / out);
-}
-
-static int adaptive_fwd(void *ctx, int64_t b, int64_t e, int worker) {
-    (void)worker;
-    PoolJob *j = ctx;
-    const PoolGeom *g = j->g;
-    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
-    for (int64_t p = b; p < e; p++) {
-        const float *x = j->x + p * hw;
-        float *o = j->out + p * ohw;
-        for (int oh = 0; oh < g->oh; oh++) {
-            int hs, he;
-            adaptive_range(oh, g->h, g->oh, &hs, &he);
-            for (int ow = 0; ow < g->ow; ow++) {
-                int ws, we;
-                adaptive_range(ow, g->w, g->ow, &ws, &we);
-                float s = 0;
-                for (int ih = hs; ih < he; ih++)
-                    for (int iw = ws; iw < we; iw++) s += x[ih * g->w + iw];
-                o[oh * g->ow + ow] = s / (float)((he - hs) * (we - ws));
-            }
-        }
-    }
-    return SN_OK;
-}
-
 int adaptive_avgpool2d_forward(float *out, const float *x, const PoolGeom *g, int nthreads) {
-    PoolJob j = {.g = g, .out = out, .x = x};
-    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), adaptive_fwd, &j);
-}
-
-static int adaptive_bwd(void *ctx, int64_t b, int64_t e, int worker) {
-    (void)worker;
-    PoolJob *j = ctx;
-    const PoolGeom *g = j->g;
-    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
-    for (int64_t p = b; p < e; p++) {
-        float *dx = j->out + p * hw;
-        const float *dy = j->dout + p * ohw;
-        for (int oh = 0; oh < g->oh; oh++) {
-            int hs, he;
-            adaptive_range(oh, g->h, g->oh, &hs, &he);
-            for (int ow = 0; ow < g->ow; ow++) {
-                int ws, we;
-                adaptive_range(ow, g->w, g->ow, &ws, &we);
-                float v = dy[oh * g->ow + ow] / (float)((he - hs) * (we - ws));
-                for (int ih = hs; ih < he; ih++)
-                    for (int iw = ws; iw < we; iw++) dx[ih * g->w + iw] += v;
-            }
-        }
-    }
-    return SN_OK;
+    PoolJob j = {.g = g, .out = out, .x = x, .adaptive = 1};
+    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), avg_fwd, &j);
 }
 
 int adaptive_avgpool2d_backward(float *dx, const float *dout, const PoolGeom *g, int nthreads) {
-    PoolJob j = {.g = g, .out = dx, .dout = dout};
-    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), adaptive_bwd, &j);
+    PoolJob j = {.g = g, .out = dx, .dout = dout, .adaptive = 1};
+    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), avg_bwd, &j);
 }
 
 /* ---- LayerOps ---- */
