@@ -402,12 +402,16 @@ static int l_model_reinit(lua_State *L) {
     return 1;
 }
 
-static int l_model_to_json(lua_State *L) {
-    char *s = model_to_json(l_checkmodel(L, 1));
+/* Pushes a malloc'd string from C and frees it; NULL raises the C error. */
+static int push_owned_string(lua_State *L, char *s) {
     if (!s) return l_raise(L);
     lua_pushstring(L, s);
     free(s);
     return 1;
+}
+
+static int l_model_to_json(lua_State *L) {
+    return push_owned_string(L, model_to_json(l_checkmodel(L, 1)));
 }
 
 static int l_model_tostring(lua_State *L) {
@@ -416,11 +420,7 @@ static int l_model_tostring(lua_State *L) {
         lua_pushliteral(L, "model (freed)");
         return 1;
     }
-    char *s = model_summary(b->m);
-    if (!s) return l_raise(L);
-    lua_pushstring(L, s);
-    free(s);
-    return 1;
+    return push_owned_string(L, model_summary(b->m));
 }
 
 static int l_model_len(lua_State *L) {
