@@ -227,7 +227,7 @@ int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads) {
         if (ops_of(&m->nodes[i])->alias) tensor_release(&m->nodes[i].output);
     tensor_release(&m->input);
     tensor_share(&m->input, x);
-    LayerRun run = {m->training, nthreads, m->seed, m->step, 0};
+    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0};
     for (int i = 0; i < m->nnodes; i++) {
         Node *n = &m->nodes[i];
         const LayerOps *ops = ops_of(n);
@@ -285,7 +285,7 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
     }
     memcpy(tensor_data(&last->d_output), tensor_data(d_out), sizeof(float) * (size_t)tensor_numel(d_out));
     have[nn - 1] = 1;
-    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0};
+    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0};
     for (int i = nn - 1; i >= 0 && rc == SN_OK; i--) {
         Node *n = &m->nodes[i];
         if (!need[i] || !have[i]) continue;
@@ -294,6 +294,7 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
         Tensor view[NODE_MAX_INPUTS] = {0}, tmp[NODE_MAX_INPUTS] = {0};
         Tensor *din[NODE_MAX_INPUTS] = {NULL, NULL};
         Tensor *target[NODE_MAX_INPUTS] = {NULL, NULL};
+        run.fresh = 0;
         for (int k = 0; k < n->ninputs && rc == SN_OK; k++) {
             int src = n->inputs[k];
             in[k] = input_of(m, n, k);
@@ -306,10 +307,15 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
                 rc = tensor_init(&tmp[k], is.ndim, is.dim);
                 din[k] = &tmp[k];
             } else if (!*hv || !rule) {
-                /* The first consumer writes into the zeroed gradient; later
-                 * ones add into it directly, since layer kernels only add.
-                 * Rules may assign, so they get a zeroed temporary. */
-                if (!*hv) rc = nn_ensure(t, &is, 1);
+                /* The first consumer writes the gradient: straight into it
+                 * when its kind overwrites (LayerOps), else into it zeroed;
+                 * later ones add into it directly. Rules may assign, so
+                 * they get a zeroed temporary. */
+                if (!*hv) {
+                    int fresh = !rule && ops_of(n)->overwrites;
+                    rc = nn_ensure(t, &is, !fresh);
+                    if (fresh) run.fresh |= 1u << k;
+                }
                 if (rc == SN_OK) tensor_share(&view[k], t), din[k] = &view[k];
                 *hv = 1;
             } else { /* a rule at a later consumer: into a temporary, then summed */

@@ -122,7 +122,9 @@ typedef struct {
     int64_t d, gd, steps, base_stride; /* gd: elements of a gradient row (D, or the head's) */
     const double *alpha, *weight;
     float *fill_dst; /* nn_parallel target of the current fill */
-    int64_t r0;
+    int64_t r0;      /* first row of the current fill or consume */
+    int64_t consume_len;
+    const float *consume_grad;
     double *acc; /* [N, D] */
     int nthreads;
 } IgCtx;
@@ -146,16 +148,26 @@ static int ig_fill(void *p, int64_t r0, int64_t len, float *in) {
     return nn_parallel(c->nthreads, len, 16, ig_fill_range, c);
 }
 
+/* acc[sample] += w_step * grad over the chunk's rows, in row order for every
+ * feature; threads take feature ranges, so no sum depends on the split. */
+static int ig_consume_range(void *p, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    IgCtx *c = p;
+    for (int64_t q = 0; q < c->consume_len; q++) {
+        int64_t row = c->r0 + q;
+        const double wk = c->weight[row % c->steps];
+        double *restrict acc = c->acc + row / c->steps * c->gd;
+        const float *restrict gq = c->consume_grad + q * c->gd;
+        for (int64_t j = b; j < e; j++) acc[j] += wk * gq[j];
+    }
+    return SN_OK;
+}
+
 static int ig_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
     (void)score;
     IgCtx *c = p;
-    for (int64_t q = 0; q < len; q++) {
-        int64_t row = r0 + q;
-        double wk = c->weight[row % c->steps], *acc = c->acc + row / c->steps * c->gd;
-        const float *gq = g + q * c->gd;
-        for (int64_t j = 0; j < c->gd; j++) acc[j] += wk * gq[j];
-    }
-    return SN_OK;
+    c->r0 = r0, c->consume_len = len, c->consume_grad = g;
+    return nn_parallel(c->nthreads, c->gd, 2048, ig_consume_range, c);
 }
 
 /* gap[i] = sum_j attr[i, j] - (f(x_i) - f(x'_i)) */
@@ -193,7 +205,8 @@ int attr_integrated_gradients(const AttrRun *r, const Tensor *x, const float *ta
     const float *xv = tensor_data(x), *bv = tensor_data(o->baseline);
     if (rc == SN_OK) {
         attr_ig_rule(o->rule, o->steps, alpha, alpha + o->steps);
-        IgCtx c = {xv, bv, d, gd, o->steps, bstride, alpha, alpha + o->steps, NULL, 0, acc, r->nthreads};
+        IgCtx c = {.x = xv, .base = bv, .d = d, .gd = gd, .steps = o->steps, .base_stride = bstride, .alpha = alpha,
+                   .weight = alpha + o->steps, .acc = acc, .nthreads = r->nthreads};
         AttrRows s;
         attr_rows_init(&s, x, o->steps);
         s.head = head, s.fill = ig_fill, s.consume = ig_consume, s.ctx = &c;

@@ -18,6 +18,7 @@ typedef struct {
     float *y;
     const float *x, *dy;
     float slope;
+    int assign; /* backward: write dx instead of adding into it */
 } ActJob;
 
 static int act_fwd(void *ctx, int64_t b, int64_t e, int worker) {
@@ -53,7 +54,26 @@ static int act_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-/* Backward: x holds the output y (relu, tanh, sigmoid) or the input (leaky). */
+/* Backward: x holds the output y (relu, tanh, sigmoid) or the input (leaky).
+ * dx = (assign ? 0 : dx) + the local gradient, as two loops that vectorize. */
+#define BWD_LOOP(expr)                                                                                                 \
+    do {                                                                                                               \
+        if (j->assign)                                                                                                 \
+            for (int64_t i = b; i < e; i++) dx[i] = (expr);                                                            \
+        else                                                                                                           \
+            for (int64_t i = b; i < e; i++) dx[i] += (expr);                                                           \
+    } while (0)
+
+/* The loads are function arguments, so they happen unconditionally and the
+ * select vectorizes (a conditional load of dy would not). */
+static inline float relu_grad(float v, float g) {
+    return v > 0 ? g : 0.0f;
+}
+static inline float leaky_grad(float v, float g, float slope) {
+    float n = g * slope;
+    return v > 0 ? g : n;
+}
+
 static int act_bwd(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     ActJob *j = ctx;
@@ -62,34 +82,30 @@ static int act_bwd(void *ctx, int64_t b, int64_t e, int worker) {
     const float slope = j->slope;
     switch (j->act) {
     case A_RELU:
-        for (int64_t i = b; i < e; i++) {
-            float g = dy[i];
-            dx[i] += v[i] > 0 ? g : 0.0f;
-        }
+        BWD_LOOP(relu_grad(v[i], dy[i]));
         break;
     case A_LEAKY:
-        for (int64_t i = b; i < e; i++) {
-            float g = dy[i], n = g * slope;
-            dx[i] += v[i] > 0 ? g : n;
-        }
+        BWD_LOOP(leaky_grad(v[i], dy[i], slope));
         break;
     case A_TANH:
-        for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (1.0f - v[i] * v[i]);
+        BWD_LOOP(dy[i] * (1.0f - v[i] * v[i]));
         break;
     case A_SIGMOID:
-        for (int64_t i = b; i < e; i++) dx[i] += dy[i] * v[i] * (1.0f - v[i]);
+        BWD_LOOP(dy[i] * v[i] * (1.0f - v[i]));
         break;
     }
     return SN_OK;
 }
+#undef BWD_LOOP
 
 static int run_fwd(Act a, float *y, const float *x, float slope, int64_t n, int nthreads) {
-    ActJob j = {a, y, x, NULL, slope};
+    ActJob j = {a, y, x, NULL, slope, 0};
     return nn_parallel(nthreads, n, CHUNK, act_fwd, &j);
 }
 
-static int run_bwd(Act a, float *dx, const float *dy, const float *v, float slope, int64_t n, int nthreads) {
-    ActJob j = {a, dx, v, dy, slope};
+static int run_bwd(Act a, float *dx, const float *dy, const float *v, float slope, int64_t n, int nthreads,
+                   int assign) {
+    ActJob j = {a, dx, v, dy, slope, assign};
     return nn_parallel(nthreads, n, CHUNK, act_bwd, &j);
 }
 
@@ -97,25 +113,25 @@ int relu_forward(float *y, const float *x, int64_t n, int nthreads) {
     return run_fwd(A_RELU, y, x, 0, n, nthreads);
 }
 int relu_backward(float *dx, const float *dy, const float *y, int64_t n, int nthreads) {
-    return run_bwd(A_RELU, dx, dy, y, 0, n, nthreads);
+    return run_bwd(A_RELU, dx, dy, y, 0, n, nthreads, 0);
 }
 int leaky_relu_forward(float *y, const float *x, float slope, int64_t n, int nthreads) {
     return run_fwd(A_LEAKY, y, x, slope, n, nthreads);
 }
 int leaky_relu_backward(float *dx, const float *dy, const float *x, float slope, int64_t n, int nthreads) {
-    return run_bwd(A_LEAKY, dx, dy, x, slope, n, nthreads);
+    return run_bwd(A_LEAKY, dx, dy, x, slope, n, nthreads, 0);
 }
 int tanh_forward(float *y, const float *x, int64_t n, int nthreads) {
     return run_fwd(A_TANH, y, x, 0, n, nthreads);
 }
 int tanh_backward(float *dx, const float *dy, const float *y, int64_t n, int nthreads) {
-    return run_bwd(A_TANH, dx, dy, y, 0, n, nthreads);
+    return run_bwd(A_TANH, dx, dy, y, 0, n, nthreads, 0);
 }
 int sigmoid_forward(float *y, const float *x, int64_t n, int nthreads) {
     return run_fwd(A_SIGMOID, y, x, 0, n, nthreads);
 }
 int sigmoid_backward(float *dx, const float *dy, const float *y, int64_t n, int nthreads) {
-    return run_bwd(A_SIGMOID, dx, dy, y, 0, n, nthreads);
+    return run_bwd(A_SIGMOID, dx, dy, y, 0, n, nthreads, 0);
 }
 
 /* ---- softmax over dim 1 ---- */
@@ -126,6 +142,7 @@ typedef struct {
     int c;
     int64_t s;
     int log;
+    int assign; /* backward: dx is uninitialized; zero each row first */
 } SoftJob;
 
 static int soft_fwd(void *ctx, int64_t b, int64_t e, int worker) {
@@ -158,6 +175,8 @@ static int soft_bwd(void *ctx, int64_t b, int64_t e, int worker) {
             const float *y = j->x + i * j->c * j->s + p, *dy = j->dy + i * j->c * j->s + p;
             float *dx = j->out + i * j->c * j->s + p;
             double dot = 0;
+            if (j->assign)
+                for (int k = 0; k < j->c; k++) dx[k * j->s] = 0;
             if (j->log) {
                 for (int k = 0; k < j->c; k++) dot += dy[k * j->s];
                 for (int k = 0; k < j->c; k++) dx[k * j->s] += dy[k * j->s] - expf(y[k * j->s]) * (float)dot;
@@ -175,20 +194,23 @@ static int64_t sample_grain(int64_t n, int nthreads) {
 }
 
 int softmax_forward(float *y, const float *x, int64_t n, int c, int64_t s, int nthreads) {
-    SoftJob j = {y, x, NULL, c, s, 0};
+    SoftJob j = {y, x, NULL, c, s, 0, 0};
     return nn_parallel(nthreads, n, sample_grain(n, nthreads), soft_fwd, &j);
 }
 int log_softmax_forward(float *y, const float *x, int64_t n, int c, int64_t s, int nthreads) {
-    SoftJob j = {y, x, NULL, c, s, 1};
+    SoftJob j = {y, x, NULL, c, s, 1, 0};
     return nn_parallel(nthreads, n, sample_grain(n, nthreads), soft_fwd, &j);
 }
-int softmax_backward(float *dx, const float *dy, const float *y, int64_t n, int c, int64_t s, int nthreads) {
-    SoftJob j = {dx, y, dy, c, s, 0};
+static int run_soft_bwd(float *dx, const float *dy, const float *y, int64_t n, int c, int64_t s, int log, int assign,
+                        int nthreads) {
+    SoftJob j = {dx, y, dy, c, s, log, assign};
     return nn_parallel(nthreads, n, sample_grain(n, nthreads), soft_bwd, &j);
 }
+int softmax_backward(float *dx, const float *dy, const float *y, int64_t n, int c, int64_t s, int nthreads) {
+    return run_soft_bwd(dx, dy, y, n, c, s, 0, 0, nthreads);
+}
 int log_softmax_backward(float *dx, const float *dy, const float *y, int64_t n, int c, int64_t s, int nthreads) {
-    SoftJob j = {dx, y, dy, c, s, 1};
-    return nn_parallel(nthreads, n, sample_grain(n, nthreads), soft_bwd, &j);
+    return run_soft_bwd(dx, dy, y, n, c, s, 1, 0, nthreads);
 }
 
 /* ---- LayerOps ---- */
@@ -227,11 +249,12 @@ static int soft_shape(const LayerConfig *c, const Shape *in, Shape *out) {
         return bwdcall;                                                                                                \
     }
 
-ELEMENTWISE(relu, relu_forward(y, x, cnt, run->nthreads), relu_backward(dx, dy, y, cnt, run->nthreads))
+ELEMENTWISE(relu, relu_forward(y, x, cnt, run->nthreads), run_bwd(A_RELU, dx, dy, y, 0, cnt, run->nthreads, run->fresh & 1))
 ELEMENTWISE(leaky, leaky_relu_forward(y, x, n->cfg.slope, cnt, run->nthreads),
-            leaky_relu_backward(dx, dy, x, n->cfg.slope, cnt, run->nthreads))
-ELEMENTWISE(tanh, tanh_forward(y, x, cnt, run->nthreads), tanh_backward(dx, dy, y, cnt, run->nthreads))
-ELEMENTWISE(sigmoid, sigmoid_forward(y, x, cnt, run->nthreads), sigmoid_backward(dx, dy, y, cnt, run->nthreads))
+            run_bwd(A_LEAKY, dx, dy, x, n->cfg.slope, cnt, run->nthreads, run->fresh & 1))
+ELEMENTWISE(tanh, tanh_forward(y, x, cnt, run->nthreads), run_bwd(A_TANH, dx, dy, y, 0, cnt, run->nthreads, run->fresh & 1))
+ELEMENTWISE(sigmoid, sigmoid_forward(y, x, cnt, run->nthreads),
+            run_bwd(A_SIGMOID, dx, dy, y, 0, cnt, run->nthreads, run->fresh & 1))
 #undef ELEMENTWISE
 
 /* [N, C, rest...] as (N, C, S). */
@@ -255,17 +278,17 @@ static int softmax_bwd_op(Node *n, const Tensor *const *in, const Tensor *d_out,
     int64_t N, S;
     int C;
     soft_dims(in[0], &N, &C, &S);
-    return (n->kind == LAYER_SOFTMAX ? softmax_backward : log_softmax_backward)(
-        tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->output), N, C, S, run->nthreads);
+    return run_soft_bwd(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->output), N, C, S,
+                        n->kind == LAYER_LOG_SOFTMAX, run->fresh & 1, run->nthreads);
 }
 
-const LayerOps layer_relu_ops = {"relu", 1, 0, layer_no_check, layer_no_params, layer_same_shape, relu_fwd_op, relu_bwd_op, layer_no_init};
+const LayerOps layer_relu_ops = {"relu", 1, 0, layer_no_check, layer_no_params, layer_same_shape, relu_fwd_op, relu_bwd_op, layer_no_init, 1};
 const LayerOps layer_leaky_relu_ops = {"leaky_relu", 1,      0, leaky_check, layer_no_params, layer_same_shape, leaky_fwd_op,
-                                       leaky_bwd_op, layer_no_init};
-const LayerOps layer_tanh_ops = {"tanh", 1, 0, layer_no_check, layer_no_params, layer_same_shape, tanh_fwd_op, tanh_bwd_op, layer_no_init};
+                                       leaky_bwd_op, layer_no_init, 1};
+const LayerOps layer_tanh_ops = {"tanh", 1, 0, layer_no_check, layer_no_params, layer_same_shape, tanh_fwd_op, tanh_bwd_op, layer_no_init, 1};
 const LayerOps layer_sigmoid_ops = {"sigmoid",      1,      0, layer_no_check, layer_no_params, layer_same_shape, sigmoid_fwd_op,
-                                    sigmoid_bwd_op, layer_no_init};
+                                    sigmoid_bwd_op, layer_no_init, 1};
 const LayerOps layer_softmax_ops = {"softmax",      1,      0, layer_no_check, layer_no_params, soft_shape, softmax_fwd_op,
-                                    softmax_bwd_op, layer_no_init};
+                                    softmax_bwd_op, layer_no_init, 1};
 const LayerOps layer_log_softmax_ops = {"log_softmax",  1,      0, layer_no_check, layer_no_params, soft_shape, softmax_fwd_op,
-                                        softmax_bwd_op, layer_no_init};
+                                        softmax_bwd_op, layer_no_init, 1};

@@ -288,6 +288,6 @@ static void bn_init(Node *nd, uint64_t seed, const char *purpose) {
 }
 
 const LayerOps layer_batchnorm1d_ops = {"batchnorm1d", 1,          0,           bn_check, bn_param_shapes,
-                                        bn1_shape,     bn_forward, bn_backward, bn_init};
+                                        bn1_shape,     bn_forward, bn_backward, bn_init, 0};
 const LayerOps layer_batchnorm2d_ops = {"batchnorm2d", 1,          0,           bn_check, bn_param_shapes,
-                                        bn2_shape,     bn_forward, bn_backward, bn_init};
+                                        bn2_shape,     bn_forward, bn_backward, bn_init, 0};

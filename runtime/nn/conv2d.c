@@ -196,6 +196,7 @@ typedef struct {
     float *scratch; /* per worker/slot */
     int64_t stride;
     int accumulate; /* forward_range adds into out (backward as a convolution) */
+    int assign;     /* backward_grid_range: dx is uninitialized (zeroed per sample, in cache) */
 } ConvJob;
 
 /* Per-worker floats of the forward: one group's planes, then its output grid. */
@@ -283,7 +284,8 @@ static int transposable(const Conv2dGeom *g) {
     return g->sh == 1 && g->sw == 1 && g->dh * (g->kh - 1) >= g->ph && g->dw * (g->kw - 1) >= g->pw;
 }
 
-static int backward_input_as_conv(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
+static int backward_input_as_conv(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
+                                  int nthreads) {
     Conv2dGeom t = *g;
     t.c = g->oc, t.h = g->oh, t.w = g->ow;
     t.oc = g->c, t.oh = g->h, t.ow = g->w;
@@ -297,7 +299,7 @@ static int backward_input_as_conv(float *dx, const float *dout, const float *w, 
                 for (int a = 0; a < kk; a++)
                     wt[(((int64_t)(gi * cg + c) * ocg + o) * kk) + a] =
                         w[(((int64_t)(gi * ocg + o) * cg + c) * kk) + (kk - 1 - a)];
-    int rc = run_forward(dx, dout, wt, NULL, &t, 1, nthreads);
+    int rc = run_forward(dx, dout, wt, NULL, &t, !assign, nthreads);
     nn_scratch_free(wt);
     return rc;
 }
@@ -346,6 +348,7 @@ static int backward_grid_range(void *ctx, int64_t b, int64_t e, int worker) {
     for (int64_t s = b; s < e; s++) {
         float *dxs = j->out + s * g->c * hw;
         const float *ds = j->dout + s * g->oc * ohw;
+        if (j->assign) zero_run(dxs, g->c * hw);
         for (int gi = 0; gi < g->groups; gi++) {
             for (int o = 0; o < ocg; o++)
                 for (int oh = 0; oh < g->oh; oh++) {
@@ -366,8 +369,9 @@ static int backward_grid_range(void *ctx, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-static int backward_input_grid(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
-    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout};
+static int backward_input_grid(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
+                               int nthreads) {
+    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout, .assign = assign};
     planes_geom(&j.p, g);
     const int K = g->c / g->groups * g->kh * g->kw, ocg = g->oc / g->groups;
     int64_t grain = grain_for(g->n, nthreads), *boff = malloc(sizeof(int64_t) * (size_t)(K + ocg));
@@ -383,9 +387,13 @@ static int backward_input_grid(float *dx, const float *dout, const float *w, con
     return rc;
 }
 
+static int backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign, int nthreads) {
+    if (transposable(g)) return backward_input_as_conv(dx, dout, w, g, assign, nthreads);
+    return backward_input_grid(dx, dout, w, g, assign, nthreads);
+}
+
 int conv2d_backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
-    if (transposable(g)) return backward_input_as_conv(dx, dout, w, g, nthreads);
-    return backward_input_grid(dx, dout, w, g, nthreads);
+    return backward_input(dx, dout, w, g, 0, nthreads);
 }
 
 /* ---- weight gradient: im2col + cblas_sgemm per sample, in sample blocks ---- */
@@ -530,8 +538,8 @@ static int conv_backward(Node *n, const Tensor *const *in, const Tensor *d_out, 
     Conv2dGeom g;
     Shape s = shape_of(in[0]);
     conv2d_geom(&g, &n->cfg, &s);
-    if (d_in[0] && conv2d_backward_input(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->param[0]), &g,
-                                         run->nthreads) != SN_OK)
+    if (d_in[0] && backward_input(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->param[0]), &g,
+                                  run->fresh & 1, run->nthreads) != SN_OK)
         return SN_ERR;
     if (!run->want_param_grads) return SN_OK;
     return conv2d_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL,
@@ -550,4 +558,4 @@ static void conv_init(Node *n, uint64_t seed, const char *purpose) {
 }
 
 const LayerOps layer_conv2d_ops = {
-    "conv2d", 1, 0, conv_check, conv_param_shapes, conv_out_shape, conv_forward, conv_backward, conv_init};
+    "conv2d", 1, 0, conv_check, conv_param_shapes, conv_out_shape, conv_forward, conv_backward, conv_init, 1};

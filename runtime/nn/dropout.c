@@ -82,4 +82,4 @@ static int d_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Ten
     return dropout_backward(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->saved), cnt, run->nthreads);
 }
 
-const LayerOps layer_dropout_ops = {"dropout", 1, 0, d_check, layer_no_params, layer_same_shape, d_forward, d_backward, layer_no_init};
+const LayerOps layer_dropout_ops = {"dropout", 1, 0, d_check, layer_no_params, layer_same_shape, d_forward, d_backward, layer_no_init, 0};

@@ -119,15 +119,20 @@ typedef struct LayerRun {
     uint64_t seed;        /* the model's seed (dropout) */
     uint64_t step;        /* forward calls in training mode so far (dropout) */
     int want_param_grads; /* backward: accumulate into node->grad */
+    unsigned fresh;       /* backward: bit k set = d_in[k] is uninitialized; write it, do not add */
 } LayerRun;
 
 /* The operations of one kind. model.c dispatches through these; it knows no
  * kind. The model allocates `out` with the shape out_shape() gave (contents
  * undefined; forward overwrites it) unless `alias` is set, in which case
  * forward makes `out` a view of its input (flatten, identity). Backward gets
- * d_in[k] zeroed and pre-shaped, or NULL when input k needs no gradient, and
- * adds into it; it adds parameter gradients into node->grad when
- * run->want_param_grads. */
+ * d_in[k] pre-shaped, or NULL when input k needs no gradient, and adds into
+ * it; it adds parameter gradients into node->grad when
+ * run->want_param_grads. d_in[k] is zeroed, except for kinds that set
+ * `overwrites`: when their node is the first consumer of input k, the model
+ * skips the zeroing and sets bit k of run->fresh, and backward writes every
+ * element instead of adding (zeroing a whole batch of gradients was a serial
+ * memset that also pushed the activations backward needs out of cache). */
 typedef struct LayerOps {
     const char *name; /* "conv2d": the type in JSON, Lua and messages */
     int ninputs;
@@ -144,6 +149,7 @@ typedef struct LayerOps {
     /* Fills parameters and resets buffers: defaults of the kind, draws keyed
      * by (seed, layer_param_stream(purpose, node name, param name)). */
     void (*init)(Node *n, uint64_t seed, const char *purpose);
+    int overwrites; /* backward honours run->fresh (above) */
 } LayerOps;
 
 const LayerOps *layer_ops(LayerKind kind);

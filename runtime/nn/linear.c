@@ -18,6 +18,7 @@ typedef struct {
     const float *x, *w, *b, *dout;
     const float *pw; /* packed weights (gemm_pack_b) */
     int in, outf;
+    int assign; /* input gradient: write dx instead of adding into it */
 } LinearJob;
 
 static int64_t grain_for(int64_t n, int nthreads) {
@@ -64,14 +65,19 @@ static int backward_input_range(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     LinearJob *j = ctx;
     gemm_run(GEMM_AUTO, e - b, j->in, j->outf, j->dout + b * j->outf, j->outf, 1, j->pw, j->out + b * j->in, j->in,
-             1);
+             !j->assign);
     return SN_OK;
+}
+
+static int backward_input(float *dx, const float *dout, const float *w, int64_t n, int in, int out_features, int assign,
+                          int nthreads) {
+    LinearJob j = {.out = dx, .w = w, .dout = dout, .in = in, .outf = out_features, .assign = assign};
+    return run_packed(&j, 0, n, backward_input_range, nthreads);
 }
 
 int linear_backward_input(float *dx, const float *dout, const float *w, int64_t n, int in, int out_features,
                           int nthreads) {
-    LinearJob j = {.out = dx, .w = w, .dout = dout, .in = in, .outf = out_features};
-    return run_packed(&j, 0, n, backward_input_range, nthreads);
+    return backward_input(dx, dout, w, n, in, out_features, 0, nthreads);
 }
 
 static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot) {
@@ -133,8 +139,8 @@ static int lin_forward(Node *n, const Tensor *const *in, Tensor *out, const Laye
 static int lin_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
                         const LayerRun *run) {
     int64_t N = in[0]->shape[0];
-    if (d_in[0] && linear_backward_input(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->param[0]), N,
-                                         n->cfg.in, n->cfg.out, run->nthreads) != SN_OK)
+    if (d_in[0] && backward_input(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->param[0]), N, n->cfg.in,
+                                  n->cfg.out, run->fresh & 1, run->nthreads) != SN_OK)
         return SN_ERR;
     if (!run->want_param_grads) return SN_OK;
     return linear_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL,
@@ -151,4 +157,4 @@ static void lin_init(Node *n, uint64_t seed, const char *purpose) {
 }
 
 const LayerOps layer_linear_ops = {"linear",     1,       0, lin_check, lin_param_shapes, lin_out_shape, lin_forward,
-                                   lin_backward, lin_init};
+                                   lin_backward, lin_init, 1};

@@ -33,23 +33,30 @@ typedef struct {
     float *out, *argmax;
     const float *x, *dout, *idx;
     int adaptive; /* averaging windows of adaptive_avgpool2d, not avgpool2d */
+    int assign;   /* backward: dx is uninitialized (each plane is zeroed first, in cache) */
 } PoolJob;
 
+static void zero_plane(float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dx[i] = 0;
+}
+
 /* The common 2x2 stride-2 unpadded case, same scan order and tie/NaN rule
- * as the general loop below. */
+ * as the general loop below, written with selects instead of branches (the
+ * comparisons of real activations are unpredictable). The first element
+ * always starts the scan: it beats -inf or equals it. */
 static void max_fwd_2x2(const PoolGeom *g, float *restrict o, float *restrict am, const float *restrict x) {
     for (int oh = 0; oh < g->oh; oh++) {
         const float *r0 = x + (int64_t)2 * oh * g->w, *r1 = r0 + g->w;
-        int base = 2 * oh * g->w;
+        const int base = 2 * oh * g->w;
+        float *orow = o + oh * g->ow, *arow = am ? am + oh * g->ow : NULL;
         for (int ow = 0; ow < g->ow; ow++) {
-            float v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
-            int off[4] = {0, 1, g->w, g->w + 1};
-            float best = -INFINITY;
-            int bi = 0;
-            for (int k = 0; k < 4; k++)
-                if (v[k] > best || isnan(v[k])) best = v[k], bi = off[k];
-            o[oh * g->ow + ow] = best;
-            if (am) am[oh * g->ow + ow] = (float)(base + 2 * ow + bi);
+            float best = r0[2 * ow], v;
+            int bi = 0, t;
+            v = r0[2 * ow + 1], t = v > best || v != v, best = t ? v : best, bi = t ? 1 : bi;
+            v = r1[2 * ow], t = v > best || v != v, best = t ? v : best, bi = t ? g->w : bi;
+            v = r1[2 * ow + 1], t = v > best || v != v, best = t ? v : best, bi = t ? g->w + 1 : bi;
+            orow[ow] = best;
+            if (arow) arow[ow] = (float)(base + 2 * ow + bi);
         }
     }
 }
@@ -101,14 +108,19 @@ static int max_bwd(void *ctx, int64_t b, int64_t e, int worker) {
     for (int64_t p = b; p < e; p++) {
         float *dx = j->out + p * hw;
         const float *dy = j->dout + p * ohw, *am = j->idx + p * ohw;
+        if (j->assign) zero_plane(dx, hw);
         for (int64_t k = 0; k < ohw; k++) dx[(int64_t)am[k]] += dy[k];
     }
     return SN_OK;
 }
 
-int maxpool2d_backward(float *dx, const float *dout, const float *argmax, const PoolGeom *g, int nthreads) {
-    PoolJob j = {.g = g, .out = dx, .dout = dout, .idx = argmax};
+static int run_max_bwd(float *dx, const float *dout, const float *argmax, const PoolGeom *g, int assign, int nthreads) {
+    PoolJob j = {.g = g, .out = dx, .dout = dout, .idx = argmax, .assign = assign};
     return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), max_bwd, &j);
+}
+
+int maxpool2d_backward(float *dx, const float *dout, const float *argmax, const PoolGeom *g, int nthreads) {
+    return run_max_bwd(dx, dout, argmax, g, 0, nthreads);
 }
 
 /* Window of output (oh, ow) for average pooling: [hs, he) x [ws, we) and
@@ -172,6 +184,7 @@ static int avg_bwd(void *ctx, int64_t b, int64_t e, int worker) {
     for (int64_t p = b; p < e; p++) {
         float *dx = j->out + p * hw;
         const float *dy = j->dout + p * ohw;
+        if (j->assign) zero_plane(dx, hw);
         for (int oh = 0; oh < g->oh; oh++)
             for (int ow = 0; ow < g->ow; ow++) {
                 int hs, he, ws, we;
@@ -183,9 +196,13 @@ static int avg_bwd(void *ctx, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-int avgpool2d_backward(float *dx, const float *dout, const PoolGeom *g, int nthreads) {
-    PoolJob j = {.g = g, .out = dx, .dout = dout};
+static int run_avg_bwd(float *dx, const float *dout, const PoolGeom *g, int adaptive, int assign, int nthreads) {
+    PoolJob j = {.g = g, .out = dx, .dout = dout, .adaptive = adaptive, .assign = assign};
     return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), avg_bwd, &j);
+}
+
+int avgpool2d_backward(float *dx, const float *dout, const PoolGeom *g, int nthreads) {
+    return run_avg_bwd(dx, dout, g, 0, 0, nthreads);
 }
 
 int adaptive_avgpool2d_forward(float *out, const float *x, const PoolGeom *g, int nthreads) {
@@ -194,8 +211,7 @@ int adaptive_avgpool2d_forward(float *out, const float *x, const PoolGeom *g, in
 }
 
 int adaptive_avgpool2d_backward(float *dx, const float *dout, const PoolGeom *g, int nthreads) {
-    PoolJob j = {.g = g, .out = dx, .dout = dout, .adaptive = 1};
-    return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), avg_bwd, &j);
+    return run_avg_bwd(dx, dout, g, 1, 0, nthreads);
 }
 
 /* ---- LayerOps ---- */
@@ -268,7 +284,8 @@ static int max_backward(Node *n, const Tensor *const *in, const Tensor *d_out, T
     if (!d_in[0]) return SN_OK;
     PoolGeom g;
     geom_of(&g, n, in[0]);
-    return maxpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->saved), &g, run->nthreads);
+    return run_max_bwd(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->saved), &g, run->fresh & 1,
+                       run->nthreads);
 }
 
 static int avg_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
@@ -282,7 +299,7 @@ static int avg_backward(Node *n, const Tensor *const *in, const Tensor *d_out, T
     if (!d_in[0]) return SN_OK;
     PoolGeom g;
     geom_of(&g, n, in[0]);
-    return avgpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), &g, run->nthreads);
+    return run_avg_bwd(tensor_data(d_in[0]), tensor_data(d_out), &g, 0, run->fresh & 1, run->nthreads);
 }
 
 static int adaptive_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
@@ -296,13 +313,13 @@ static int adaptive_backward(Node *n, const Tensor *const *in, const Tensor *d_o
     if (!d_in[0]) return SN_OK;
     PoolGeom g;
     geom_of(&g, n, in[0]);
-    return adaptive_avgpool2d_backward(tensor_data(d_in[0]), tensor_data(d_out), &g, run->nthreads);
+    return run_avg_bwd(tensor_data(d_in[0]), tensor_data(d_out), &g, 1, run->fresh & 1, run->nthreads);
 }
 
 const LayerOps layer_maxpool2d_ops = {"maxpool2d",  1,      0, pool_check, layer_no_params, pool_out_shape, max_forward,
-                                      max_backward, layer_no_init};
+                                      max_backward, layer_no_init, 1};
 const LayerOps layer_avgpool2d_ops = {"avgpool2d",  1,      0, pool_check, layer_no_params, pool_out_shape, avg_forward,
-                                      avg_backward, layer_no_init};
+                                      avg_backward, layer_no_init, 1};
 const LayerOps layer_adaptive_avgpool2d_ops = {
     "adaptive_avgpool2d", 1,      0, adaptive_check, layer_no_params, adaptive_out_shape, adaptive_forward,
-    adaptive_backward,    layer_no_init};
+    adaptive_backward,    layer_no_init, 1};

@@ -24,9 +24,10 @@ static int view_forward(Node *n, const Tensor *const *in, Tensor *out, const Lay
 typedef struct {
     float *y;
     const float *a, *b;
+    int assign;
 } SumJob;
 
-/* y[i] += a[i] (b NULL) or y[i] = a[i] + b[i]. */
+/* y[i] = a[i] + b[i], y[i] = a[i] (b NULL, assign) or y[i] += a[i]. */
 static int sum_range(void *ctx, int64_t lo, int64_t hi, int worker) {
     (void)worker;
     SumJob *j = ctx;
@@ -34,13 +35,15 @@ static int sum_range(void *ctx, int64_t lo, int64_t hi, int worker) {
     const float *restrict a = j->a, *restrict b = j->b;
     if (b)
         for (int64_t i = lo; i < hi; i++) y[i] = a[i] + b[i];
+    else if (j->assign)
+        memcpy(y + lo, a + lo, sizeof(float) * (size_t)(hi - lo));
     else
         for (int64_t i = lo; i < hi; i++) y[i] += a[i];
     return SN_OK;
 }
 
-static int sum(float *y, const float *a, const float *b, int64_t n, int nthreads) {
-    SumJob j = {y, a, b};
+static int sum(float *y, const float *a, const float *b, int64_t n, int assign, int nthreads) {
+    SumJob j = {y, a, b, assign};
     return nn_parallel(nthreads, n, 65536, sum_range, &j);
 }
 
@@ -48,7 +51,7 @@ static int copy_backward(Node *n, const Tensor *const *in, const Tensor *d_out, 
                          const LayerRun *run) {
     (void)n, (void)in;
     if (!d_in[0]) return SN_OK;
-    return sum(tensor_data(d_in[0]), tensor_data(d_out), NULL, tensor_numel(d_out), run->nthreads);
+    return sum(tensor_data(d_in[0]), tensor_data(d_out), NULL, tensor_numel(d_out), run->fresh & 1, run->nthreads);
 }
 
 static int add_shape(const LayerConfig *c, const Shape *in, Shape *out) {
@@ -64,21 +67,23 @@ static int add_shape(const LayerConfig *c, const Shape *in, Shape *out) {
 
 static int add_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
     (void)n;
-    return sum(tensor_data(out), tensor_data(in[0]), tensor_data(in[1]), tensor_numel(out), run->nthreads);
+    return sum(tensor_data(out), tensor_data(in[0]), tensor_data(in[1]), tensor_numel(out), 0, run->nthreads);
 }
 
-/* The two inputs may be the same tensor (add(x, x)): one after the other. */
+/* The two inputs may be the same tensor (add(x, x)): one after the other
+ * (only the first is then fresh). */
 static int add_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
                         const LayerRun *run) {
     (void)n, (void)in;
     for (int k = 0; k < 2; k++)
-        if (d_in[k] && sum(tensor_data(d_in[k]), tensor_data(d_out), NULL, tensor_numel(d_out), run->nthreads) != SN_OK)
+        if (d_in[k] && sum(tensor_data(d_in[k]), tensor_data(d_out), NULL, tensor_numel(d_out), (run->fresh >> k) & 1,
+                           run->nthreads) != SN_OK)
             return SN_ERR;
     return SN_OK;
 }
 
 const LayerOps layer_flatten_ops = {"flatten",     1,      1, layer_no_check, layer_no_params, flatten_shape, view_forward,
-                                    copy_backward, layer_no_init};
+                                    copy_backward, layer_no_init, 1};
 const LayerOps layer_identity_ops = {"identity",    1,      1, layer_no_check, layer_no_params, layer_same_shape, view_forward,
-                                     copy_backward, layer_no_init};
-const LayerOps layer_add_ops = {"add", 2, 0, layer_no_check, layer_no_params, add_shape, add_forward, add_backward, layer_no_init};
+                                     copy_backward, layer_no_init, 1};
+const LayerOps layer_add_ops = {"add", 2, 0, layer_no_check, layer_no_params, add_shape, add_forward, add_backward, layer_no_init, 1};

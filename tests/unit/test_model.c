@@ -253,6 +253,56 @@ TEST(model_train_mode_parameter_grads_thread_independent) {
     model_free(m), model_free(c);
 }
 
+/* Kinds that overwrite (LayerOps.overwrites) get the gradient buffers of the
+ * previous pass unzeroed: poison them with NaN and check that the second
+ * backward equals one on a fresh clone, bit for bit, for every kind and
+ * both conv2d input-gradient paths (stride 1 as a convolution, stride 2 on
+ * the grid), a 2x2 max pool, add(x, x) and a residual join. */
+static void check_backward_overwrites(Model *m, const Tensor *x, int64_t nout, const char *what) {
+    int64_t gs[] = {x->shape[0], nout};
+    Tensor g1 = nt_randn(2, gs, 71, 1.0f), g2 = nt_randn(2, gs, 72, 1.0f), dx1, dx2, dxc;
+    Model *c = model_clone(m);
+    CHECK(model_forward(m, x, NULL, 2) == SN_OK);
+    CHECK(model_backward(m, &g1, NULL, 0, &dx1, 2) == SN_OK);
+    tensor_release(&dx1);
+    for (int i = 0; i < m->nnodes; i++) {
+        Tensor *t = &m->nodes[i].d_output;
+        for (int64_t q = 0; t->storage && q < tensor_numel(t); q++) tensor_data(t)[q] = NAN;
+    }
+    for (int64_t q = 0; m->d_input.storage && q < tensor_numel(&m->d_input); q++) tensor_data(&m->d_input)[q] = NAN;
+    CHECK(model_backward(m, &g2, NULL, 0, &dx2, 2) == SN_OK);
+    CHECK(model_forward(c, x, NULL, 1) == SN_OK);
+    CHECK(model_backward(c, &g2, NULL, 0, &dxc, 1) == SN_OK);
+    CHECK_MSG(nt_bitwise_equal(&dx2, &dxc), "%s: input gradient after a reused pass", what);
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].d_output.storage)
+            CHECK_MSG(nt_bitwise_equal(&m->nodes[i].d_output, &c->nodes[i].d_output), "%s: node '%s'", what,
+                      m->nodes[i].name);
+    tensor_release(&g1), tensor_release(&g2), tensor_release(&dx2), tensor_release(&dxc);
+    model_free(c);
+}
+
+TEST(model_backward_overwrites_stale_gradients) {
+    int64_t s[] = {5, 3, 12, 12};
+    Tensor x = nt_randn(4, s, 73, 1.0f);
+    Model *m = net();
+    check_backward_overwrites(m, &x, 10, "NET");
+    model_free(m);
+    m = smooth_net();
+    check_backward_overwrites(m, &x, 10, "smooth NET");
+    model_free(m);
+    m = nt_model("{'seed':5,'nodes':["
+                 "{'name':'c','type':'conv2d','config':{'in_channels':3,'out_channels':4,'kernel_size':3}},"
+                 "{'name':'p','type':'maxpool2d','config':{'kernel_size':2}},"
+                 "{'name':'s','type':'sigmoid'},{'name':'i','type':'identity'},"
+                 "{'name':'a','type':'add','inputs':['i','i']},{'name':'f','type':'flatten'},"
+                 "{'name':'l','type':'linear','config':{'in_features':100,'out_features':6}},"
+                 "{'name':'sm','type':'softmax'}]}");
+    check_backward_overwrites(m, &x, 6, "2x2 pool, add(x, x), softmax");
+    model_free(m);
+    tensor_release(&x);
+}
+
 TEST(model_clone_independent) {
     Model *m = net();
     int64_t s[] = {4, 3, 12, 12};
