@@ -215,20 +215,11 @@ static const Tensor *input_of(const Model *m, const Node *n, int k) {
     return n->inputs[k] == MODEL_INPUT ? &m->input : &m->nodes[n->inputs[k]].output;
 }
 
-int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads) {
-    if (!m->finished) return sn_errorf("the model is not built yet");
-    if (x->ndim < 1) return sn_errorf("the model input must have a batch dimension, got a scalar");
-    for (int i = 0; i < x->ndim; i++)
-        if (x->shape[i] > INT32_MAX) return sn_errorf("the model input has a dimension above 2^31");
-    m->has_forward = 0;
-    /* Views first, so the buffers they pointed into have one owner again and
-     * can be reused. */
-    for (int i = 0; i < m->nnodes; i++)
-        if (ops_of(&m->nodes[i])->alias) tensor_release(&m->nodes[i].output);
-    tensor_release(&m->input);
-    tensor_share(&m->input, x);
+/* Runs nodes [first, nnodes) on what their inputs hold; model_forward and
+ * model_forward_from set those up. */
+static int forward_nodes(Model *m, int first, Tensor *out, int nthreads) {
     LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0};
-    for (int i = 0; i < m->nnodes; i++) {
+    for (int i = first; i < m->nnodes; i++) {
         Node *n = &m->nodes[i];
         const LayerOps *ops = ops_of(n);
         const Tensor *in[NODE_MAX_INPUTS];
@@ -248,10 +239,57 @@ int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads) {
     return SN_OK;
 }
 
+/* Views first, so the buffers they pointed into have one owner again and
+ * can be reused. */
+static void release_views(Model *m) {
+    for (int i = 0; i < m->nnodes; i++)
+        if (ops_of(&m->nodes[i])->alias) tensor_release(&m->nodes[i].output);
+}
+
+int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads) {
+    if (!m->finished) return sn_errorf("the model is not built yet");
+    if (x->ndim < 1) return sn_errorf("the model input must have a batch dimension, got a scalar");
+    for (int i = 0; i < x->ndim; i++)
+        if (x->shape[i] > INT32_MAX) return sn_errorf("the model input has a dimension above 2^31");
+    m->has_forward = 0;
+    release_views(m);
+    tensor_release(&m->input);
+    tensor_share(&m->input, x);
+    return forward_nodes(m, 0, out, nthreads);
+}
+
+int model_forward_from(Model *m, int node, const Tensor *z, Tensor *out, int nthreads) {
+    if (!m->finished) return sn_errorf("the model is not built yet");
+    if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
+    for (int i = node + 1; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].ninputs; k++)
+            if (m->nodes[i].inputs[k] < node)
+                return sn_errorf("cannot start the forward at '%s': '%s' reads an earlier activation",
+                                 m->nodes[node].name, m->nodes[i].name);
+    Node *n = &m->nodes[node];
+    if (n->out_shape.ndim > 0) {
+        Shape want = n->out_shape, got = shape_of(z);
+        want.dim[0] = got.dim[0];
+        if (!shape_equal(&want, &got)) {
+            char a[160], b[160];
+            return sn_errorf("the activation of '%s' has shape %s, got %s", n->name, shape_fmt(&want, a, sizeof a),
+                             shape_fmt(&got, b, sizeof b));
+        }
+    }
+    m->has_forward = 0;
+    release_views(m);
+    tensor_release(&m->input); /* nodes up to `node` have no valid activations now */
+    tensor_release(&n->output);
+    tensor_share(&n->output, z);
+    return forward_nodes(m, node + 1, out, nthreads);
+}
+
 /* ---- backward ---- */
 
-int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int want_param_grads, Tensor *d_input,
-                   int nthreads) {
+/* stop >= 0: only nodes after `stop` run, and node stop's output gradient
+ * is the one wanted (d_input unused). */
+static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rules, int want_param_grads,
+                          Tensor *d_input, int stop, int nthreads) {
     if (!m->has_forward) return sn_errorf("backward before forward: run a forward pass first");
     Node *last = &m->nodes[m->nnodes - 1];
     if (!tensor_same_shape(d_out, &last->output)) {
@@ -269,6 +307,10 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
     for (int i = 0; i < nn; i++) {
         const Node *n = &m->nodes[i];
         int rule = rules && rules[i].fn;
+        if (i <= stop) { /* not run; consumers of `stop` compute its gradient */
+            need[i] = i == stop;
+            continue;
+        }
         need[i] = want_param_grads && n->nparams > 0 && !rule;
         for (int k = 0; k < n->ninputs && !need[i]; k++)
             need[i] = n->inputs[k] == MODEL_INPUT ? d_input != NULL : need[n->inputs[k]];
@@ -286,7 +328,7 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
     memcpy(tensor_data(&last->d_output), tensor_data(d_out), sizeof(float) * (size_t)tensor_numel(d_out));
     have[nn - 1] = 1;
     LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0};
-    for (int i = nn - 1; i >= 0 && rc == SN_OK; i--) {
+    for (int i = nn - 1; i > stop && rc == SN_OK; i--) {
         Node *n = &m->nodes[i];
         if (!need[i] || !have[i]) continue;
         int rule = rules && rules[i].fn;
@@ -346,6 +388,16 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
 done:
     free(need);
     return rc;
+}
+
+int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int want_param_grads, Tensor *d_input,
+                   int nthreads) {
+    return backward_nodes(m, d_out, rules, want_param_grads, d_input, -1, nthreads);
+}
+
+int model_backward_to(Model *m, const Tensor *d_out, int node, int nthreads) {
+    if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
+    return backward_nodes(m, d_out, NULL, 0, NULL, node, nthreads);
 }
 
 void model_zero_grad(Model *m) {

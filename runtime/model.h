@@ -97,6 +97,13 @@ void model_set_training(Model *m, int training);
  * (m->step advances). */
 int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads);
 
+/* The forward from the activation z [N, ...] of `node` on: z is kept by
+ * reference as the node's output and only the nodes after it run (none of
+ * them may read an earlier activation or the model input; error otherwise).
+ * For methods whose rows differ only after an affine first layer
+ * (integrated gradients: the head's output is affine in the step). */
+int model_forward_from(Model *m, int node, const Tensor *z, Tensor *out, int nthreads);
+
 /* A per-node backward rule, for attribution methods that replace the
  * gradient of some layers (guided backprop, deconvnet, LRP, DeepLift).
  * inputs: the activations of the node's inputs; output: its activation;
@@ -133,6 +140,9 @@ typedef struct BackwardRule {
  * d_out of the wrong shape. */
 int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int want_param_grads, Tensor *d_input,
                    int nthreads);
+/* The backward down to the output of `node` (left in nodes[node].d_output):
+ * only the nodes after it run, no parameter gradients, no rules. */
+int model_backward_to(Model *m, const Tensor *d_out, int node, int nthreads);
 
 /* Zeroes every parameter gradient. */
 void model_zero_grad(Model *m);

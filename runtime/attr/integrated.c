@@ -118,7 +118,7 @@ int attr_ig_baseline_blur(const Tensor *x, double sigma, Tensor *out) {
 /* ---- integrated gradients ------------------------------------------- */
 
 typedef struct {
-    const float *x, *base; /* [N, D]; base [N or 1, D] */
+    const float *x, *base; /* [N, D]; base [N or 1, D]: the inputs, or the head's outputs for them (then D = gd) */
     int64_t d, gd, steps, base_stride; /* gd: elements of a gradient row (D, or the head's) */
     const double *alpha, *weight;
     float *fill_dst; /* nn_parallel target of the current fill */
@@ -203,15 +203,27 @@ int attr_integrated_gradients(const AttrRun *r, const Tensor *x, const float *ta
     double *alpha = malloc(sizeof(double) * (size_t)o->steps * 2), *acc = calloc((size_t)(n * gd), sizeof(double));
     int rc = alpha && acc ? SN_OK : sn_errorf("out of memory");
     const float *xv = tensor_data(x), *bv = tensor_data(o->baseline);
+    /* With a linear head h, h(b + a (x - b)) = h(b) + a (h(x) - h(b)): the
+     * rows start after the head, from h(x) and h(b) computed once. */
+    float *zx = NULL, *zb = NULL;
+    int64_t nb = o->baseline->shape[0];
+    if (rc == SN_OK && head >= 0) {
+        zx = malloc(sizeof(float) * (size_t)((n + nb) * gd));
+        zb = zx ? zx + n * gd : NULL;
+        rc = zx ? attr_head_forward(r, head, x, zx) : sn_errorf("out of memory");
+        if (rc == SN_OK) rc = attr_head_forward(r, head, o->baseline, zb);
+    }
     if (rc == SN_OK) {
         attr_ig_rule(o->rule, o->steps, alpha, alpha + o->steps);
         IgCtx c = {.x = xv, .base = bv, .d = d, .gd = gd, .steps = o->steps, .base_stride = bstride, .alpha = alpha,
                    .weight = alpha + o->steps, .acc = acc, .nthreads = r->nthreads};
+        if (head >= 0) c.x = zx, c.base = zb, c.d = gd, c.base_stride = nb == 1 ? 0 : gd;
         AttrRows s;
         attr_rows_init(&s, x, o->steps);
-        s.head = head, s.fill = ig_fill, s.consume = ig_consume, s.ctx = &c;
+        s.head = head, s.fill = ig_fill, s.fill_head = head >= 0 ? ig_fill : NULL, s.consume = ig_consume, s.ctx = &c;
         rc = attr_rows_run(r, targets, &s);
     }
+    free(zx);
     if (rc == SN_OK) rc = tensor_init_like(out, x);
     float *ov = rc == SN_OK ? tensor_data(out) : NULL;
     if (rc == SN_OK && head >= 0) { /* out = sum_k w_k grad_k through the head's transpose, once */

@@ -60,20 +60,21 @@ int64_t attr_chunk_rows(const AttrRun *r, int64_t row_numel) {
 
 int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
     int64_t chunk = attr_chunk_rows(r, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk;
+    int from_head = s->head >= 0 && s->fill_head;
+    Shape hs = {0};
+    if (from_head && !model_node_shape(r->model, s->head, &hs))
+        return sn_errorf("the shape of layer '%s' is unknown", r->model->nodes[s->head].name);
     int64_t shape[TENSOR_MAX_DIMS];
     shape[0] = cap;
-    memcpy(shape + 1, s->shape, sizeof(int64_t) * (size_t)s->ndim);
+    if (from_head)
+        memcpy(shape + 1, hs.dim, sizeof(int64_t) * (size_t)hs.ndim);
+    else
+        memcpy(shape + 1, s->shape, sizeof(int64_t) * (size_t)s->ndim);
     Tensor buf;
-    if (tensor_init(&buf, s->ndim + 1, shape) != SN_OK) return SN_ERR;
-    BackwardRule *head_rules = NULL;
-    if (s->head >= 0) { /* the head and the reshapes before it: nothing to compute */
-        head_rules = calloc((size_t)r->model->nnodes, sizeof *head_rules);
-        for (int i = 0; head_rules && i <= s->head; i++) head_rules[i] = (BackwardRule){attr_skip_rule, NULL};
-    }
-    const BackwardRule *rules = s->head >= 0 ? head_rules : s->rules;
+    if (tensor_init(&buf, (from_head ? hs.ndim : s->ndim) + 1, shape) != SN_OK) return SN_ERR;
     float *score = malloc(sizeof(float) * (size_t)cap);
     int64_t k = 0; /* classes; 0 until the first forward */
-    int rc = score && (s->head < 0 || head_rules) ? SN_OK : sn_errorf("out of memory");
+    int rc = score ? SN_OK : sn_errorf("out of memory");
     for (int64_t r0 = 0; rc == SN_OK && r0 < s->nrows; r0 += cap) {
         int64_t len = s->nrows - r0 < cap ? s->nrows - r0 : cap;
         Tensor in, out = {0}, d_out = {0}, d_in = {0};
@@ -81,8 +82,13 @@ int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
             rc = SN_ERR;
             break;
         }
-        rc = s->fill(s->ctx, r0, len, tensor_data(&in));
-        if (rc == SN_OK) rc = model_forward(r->model, &in, &out, r->nthreads);
+        if (from_head) {
+            rc = s->fill_head(s->ctx, r0, len, tensor_data(&in));
+            if (rc == SN_OK) rc = model_forward_from(r->model, s->head, &in, &out, r->nthreads);
+        } else {
+            rc = s->fill(s->ctx, r0, len, tensor_data(&in));
+            if (rc == SN_OK) rc = model_forward(r->model, &in, &out, r->nthreads);
+        }
         if (rc == SN_OK && out.ndim != 2) {
             char t[128];
             rc = sn_errorf("attribution needs a model whose output is [N, classes], got %s",
@@ -97,7 +103,9 @@ int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
             int t = (int)targets[(r0 + i) / s->per_sample];
             attr_output_grad(r->output, tensor_data(&out) + i * k, k, t, tensor_data(&d_out) + i * k, &score[i]);
         }
-        if (rc == SN_OK) rc = model_backward(r->model, &d_out, rules, 0, &d_in, r->nthreads);
+        if (rc == SN_OK) /* with a head: down to its output (the head and what precedes it are linear) */
+            rc = s->head >= 0 ? model_backward_to(r->model, &d_out, s->head, r->nthreads)
+                              : model_backward(r->model, &d_out, s->rules, 0, &d_in, r->nthreads);
         if (rc == SN_OK) {
             const Tensor *g = s->head >= 0 ? &r->model->nodes[s->head].d_output : &d_in;
             rc = s->consume(s->ctx, r0, len, tensor_data(g), score);
@@ -108,7 +116,6 @@ int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
         tensor_release(&in);
     }
     free(score);
-    free(head_rules);
     tensor_release(&buf);
     return rc;
 }
@@ -160,4 +167,16 @@ int attr_head_backward(const AttrRun *r, int head, const Tensor *x, const float 
     Conv2dGeom g;
     conv2d_geom(&g, &n->cfg, &in);
     return conv2d_backward_input(dx, dz, tensor_data(&n->param[0]), &g, r->nthreads);
+}
+
+int attr_head_forward(const AttrRun *r, int head, const Tensor *x, float *z) {
+    const Node *n = &r->model->nodes[head];
+    int64_t N = x->shape[0];
+    const float *b = n->nparams > 1 ? tensor_data(&n->param[1]) : NULL;
+    if (n->kind == LAYER_LINEAR)
+        return linear_forward(z, tensor_data(x), tensor_data(&n->param[0]), b, N, n->cfg.in, n->cfg.out, r->nthreads);
+    Shape in = shape_of(x);
+    Conv2dGeom g;
+    conv2d_geom(&g, &n->cfg, &in);
+    return conv2d_forward(z, tensor_data(x), tensor_data(&n->param[0]), b, &g, r->nthreads);
 }

@@ -28,6 +28,12 @@ typedef struct AttrRows {
     /* Writes rows [r0, r0+len) of the model input into in[len, row_numel];
      * called on the main thread (it may use nn_parallel). */
     int (*fill)(void *ctx, int64_t r0, int64_t len, float *in);
+    /* Optional, with a head: writes the head's outputs [len, head numel] of
+     * rows [r0, r0+len) instead (fill is then not called) and the model runs
+     * from the node after the head (model_forward_from). For rows whose
+     * head output is cheaper to form than to compute (integrated gradients:
+     * affine in the step). Same threading rules as fill. */
+    int (*fill_head)(void *ctx, int64_t r0, int64_t len, float *z);
     /* grad[len, row_numel]: d score / d input of rows [r0, r0+len) (with a
      * head: d score / d head output, [len, head numel]);
      * score[len]: their explained scores. The model's activations and node
@@ -81,6 +87,9 @@ int attr_linear_head(const AttrRun *r, const Tensor *x, double max_ratio, int64_
 /* dx[N, ...] (x's row size; overwritten) = the head's input gradient for
  * output gradients dz[N, head numel]. */
 int attr_head_backward(const AttrRun *r, int head, const Tensor *x, const float *dz, float *dx);
+/* z[N, head numel] = the head's output for x (its own layer kernel, the
+ * same numbers as inside the model's forward). */
+int attr_head_forward(const AttrRun *r, int head, const Tensor *x, float *z);
 
 /* A BackwardRule that computes nothing (the node's input gradients stay 0):
  * for nodes whose gradients a method does not need. */

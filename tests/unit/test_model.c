@@ -303,6 +303,40 @@ TEST(model_backward_overwrites_stale_gradients) {
     tensor_release(&x);
 }
 
+static int has(const char *frag);
+
+/* Starting the forward at a node's activation and stopping the backward at
+ * a node's output give the numbers of the full passes, bit for bit. */
+TEST(model_forward_from_and_backward_to) {
+    Model *m = net(), *c = model_clone(m);
+    int64_t s[] = {4, 3, 12, 12}, gs[] = {4, 10};
+    Tensor x = nt_randn(4, s, 81, 1.0f), g = nt_randn(2, gs, 82, 1.0f), y, yc, z, dx;
+    CHECK(model_forward(m, &x, &y, 1) == SN_OK);
+    CHECK(model_backward(m, &g, NULL, 0, &dx, 1) == SN_OK);
+    tensor_clone(&z, &m->nodes[2].output); /* r1: c2 and the residual add read it */
+    CHECK(model_forward_from(c, 2, &z, &yc, 2) == SN_OK);
+    CHECK(nt_bitwise_equal(&y, &yc));
+    CHECK(model_backward_to(c, &g, 2, 2) == SN_OK);
+    CHECK(nt_bitwise_equal(&m->nodes[2].d_output, &c->nodes[2].d_output));
+    CHECK(c->nodes[1].d_output.storage == NULL); /* nothing below ran */
+    tensor_release(&yc);
+    /* bad starts: a wrong shape; a node whose later consumers read earlier activations */
+    CHECK(model_forward_from(c, 5, &z, &yc, 1) != SN_OK);
+    CHECK(has("the activation of 'p1' has shape [4, 16, 6, 6], got [4, 16, 12, 12]"));
+    Model *r = nt_model("{'nodes':[{'name':'a','type':'relu'},{'name':'b','type':'tanh'},"
+                        "{'name':'j','type':'add','inputs':['b','a']}]}");
+    int64_t s2[] = {2, 3};
+    Tensor x2 = nt_randn(2, s2, 83, 1.0f);
+    CHECK(model_forward_from(r, 1, &x2, NULL, 1) != SN_OK);
+    CHECK(has("cannot start the forward at 'b': 'j' reads an earlier activation"));
+    CHECK(model_forward_from(r, 5, &x2, NULL, 1) != SN_OK);
+    CHECK(model_backward_to(r, &x2, -1, 1) != SN_OK);
+    model_free(r);
+    tensor_release(&x2);
+    tensor_release(&x), tensor_release(&g), tensor_release(&y), tensor_release(&z), tensor_release(&dx);
+    model_free(m), model_free(c);
+}
+
 TEST(model_clone_independent) {
     Model *m = net();
     int64_t s[] = {4, 3, 12, 12};
