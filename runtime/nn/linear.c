@@ -21,8 +21,12 @@ typedef struct {
     int assign; /* input gradient: write dx instead of adding into it */
 } LinearJob;
 
+/* One row range per thread, a multiple of the microkernel's GEMM_MR rows:
+ * smaller ranges only cut the GEMM into short tiles (4 rows use 8 of 12
+ * accumulators), and the per-row cost is uniform. */
 static int64_t grain_for(int64_t n, int nthreads) {
-    int64_t g = n / (4 * (int64_t)(nthreads > 0 ? nthreads : 1));
+    int64_t t = nthreads > 0 ? nthreads : 1, g = (n + t - 1) / t;
+    g = (g + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     return g < 1 ? 1 : g;
 }
 

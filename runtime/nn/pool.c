@@ -40,6 +40,10 @@ static void zero_plane(float *dx, int64_t n) {
     for (int64_t i = 0; i < n; i++) dx[i] = 0;
 }
 
+static int is_2x2(const PoolGeom *g) {
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
+}
+
 /* The common 2x2 stride-2 unpadded case, same scan order and tie/NaN rule
  * as the general loop below, written with selects instead of branches (the
  * comparisons of real activations are unpredictable). The first element
@@ -66,7 +70,7 @@ static int max_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     PoolJob *j = ctx;
     const PoolGeom *g = j->g;
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
-    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0) {
+    if (is_2x2(g)) {
         for (int64_t p = b; p < e; p++)
             max_fwd_2x2(g, j->out + p * ohw, j->argmax ? j->argmax + p * ohw : NULL, j->x + p * hw);
         return SN_OK;
@@ -100,11 +104,35 @@ int maxpool2d_forward(float *out, float *argmax, const float *x, const PoolGeom 
     return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), max_fwd, &j);
 }
 
+/* The 2x2 stride-2 case writing each window's four gradients (the winner
+ * gets dy, the others 0) instead of zeroing the plane and scattering; cells
+ * outside every window (odd sizes) are zeroed. */
+static void max_bwd_2x2_assign(const PoolGeom *g, float *restrict dx, const float *restrict dy,
+                               const float *restrict am) {
+    if (g->h != 2 * g->oh || g->w != 2 * g->ow) zero_plane(dx, (int64_t)g->h * g->w);
+    for (int oh = 0; oh < g->oh; oh++) {
+        float *r0 = dx + (int64_t)2 * oh * g->w, *r1 = r0 + g->w;
+        const int base = 2 * oh * g->w;
+        for (int ow = 0; ow < g->ow; ow++) {
+            const int k = (int)am[oh * g->ow + ow] - (base + 2 * ow);
+            const float v = dy[oh * g->ow + ow];
+            r0[2 * ow] = k == 0 ? v : 0.0f;
+            r0[2 * ow + 1] = k == 1 ? v : 0.0f;
+            r1[2 * ow] = k == g->w ? v : 0.0f;
+            r1[2 * ow + 1] = k == g->w + 1 ? v : 0.0f;
+        }
+    }
+}
+
 static int max_bwd(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     PoolJob *j = ctx;
     const PoolGeom *g = j->g;
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    if (j->assign && is_2x2(g)) {
+        for (int64_t p = b; p < e; p++) max_bwd_2x2_assign(g, j->out + p * hw, j->dout + p * ohw, j->idx + p * ohw);
+        return SN_OK;
+    }
     for (int64_t p = b; p < e; p++) {
         float *dx = j->out + p * hw;
         const float *dy = j->dout + p * ohw, *am = j->idx + p * ohw;

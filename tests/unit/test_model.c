@@ -256,8 +256,9 @@ TEST(model_train_mode_parameter_grads_thread_independent) {
 /* Kinds that overwrite (LayerOps.overwrites) get the gradient buffers of the
  * previous pass unzeroed: poison them with NaN and check that the second
  * backward equals one on a fresh clone, bit for bit, for every kind and
- * both conv2d input-gradient paths (stride 1 as a convolution, stride 2 on
- * the grid), a 2x2 max pool, add(x, x) and a residual join. */
+ * every conv2d input-gradient path (as a convolution; on the grid, through
+ * padded planes or straight into dx), a 2x2 max pool on an odd plane,
+ * add(x, x) and a residual join. */
 static void check_backward_overwrites(Model *m, const Tensor *x, int64_t nout, const char *what) {
     int64_t gs[] = {x->shape[0], nout};
     Tensor g1 = nt_randn(2, gs, 71, 1.0f), g2 = nt_randn(2, gs, 72, 1.0f), dx1, dx2, dxc;
@@ -292,13 +293,13 @@ TEST(model_backward_overwrites_stale_gradients) {
     check_backward_overwrites(m, &x, 10, "smooth NET");
     model_free(m);
     m = nt_model("{'seed':5,'nodes':["
-                 "{'name':'c','type':'conv2d','config':{'in_channels':3,'out_channels':4,'kernel_size':3}},"
+                 "{'name':'c','type':'conv2d','config':{'in_channels':3,'out_channels':8,'kernel_size':4}},"
                  "{'name':'p','type':'maxpool2d','config':{'kernel_size':2}},"
                  "{'name':'s','type':'sigmoid'},{'name':'i','type':'identity'},"
                  "{'name':'a','type':'add','inputs':['i','i']},{'name':'f','type':'flatten'},"
-                 "{'name':'l','type':'linear','config':{'in_features':100,'out_features':6}},"
+                 "{'name':'l','type':'linear','config':{'in_features':128,'out_features':6}},"
                  "{'name':'sm','type':'softmax'}]}");
-    check_backward_overwrites(m, &x, 6, "2x2 pool, add(x, x), softmax");
+    check_backward_overwrites(m, &x, 6, "conv2d 12x12 -> 9x9 on the grid, 2x2 pool of 9x9, add(x, x), softmax");
     model_free(m);
     tensor_release(&x);
 }

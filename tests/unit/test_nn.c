@@ -79,8 +79,10 @@ TEST(grad_conv2d) {
 }
 
 /* Stride-1 layers whose padding is at most d(k-1) take the input-gradient
- * path "as a convolution of the output gradient"; the others (strides above,
- * and over-padding here) the path through the phase planes. */
+ * path "as a convolution of the output gradient" unless it would mostly
+ * multiply padding (8+ output channels per group, little forward padding:
+ * the last two cases below); the others (strides above, and over-padding
+ * here) the path through the phase planes. */
 TEST(grad_conv2d_transposed_path) {
     GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':3,'out_channels':4,'kernel_size':1,"
        "'padding':1}}]}",
@@ -94,6 +96,11 @@ TEST(grad_conv2d_transposed_path) {
     GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':8,'out_channels':3,'kernel_size':3,"
        "'padding':2}}]}",
        S(2, 8, 4, 4), 0, 1e-2, "conv2d padding larger than same");
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':3,'out_channels':8,'kernel_size':4}}]}",
+       S(2, 3, 9, 10), 0, 1e-2, "conv2d 4x4 unpadded, 8 channels (grid path straight into dx)");
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':4,'out_channels':16,'kernel_size':[5,3],"
+       "'padding':[1,0],'dilation':[1,2],'groups':2}}]}",
+       S(2, 4, 9, 11), 0, 1e-2, "conv2d 5x3 little padding, dilation, groups (grid path, planes)");
 }
 
 TEST(grad_pools) {
