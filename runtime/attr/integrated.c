@@ -221,6 +221,7 @@ int attr_integrated_gradients(const AttrRun *r, const Tensor *x, const float *ta
         AttrRows s;
         attr_rows_init(&s, x, o->steps);
         s.head = head, s.fill = ig_fill, s.fill_head = head >= 0 ? ig_fill : NULL, s.consume = ig_consume, s.ctx = &c;
+        s.rowwise = 1;
         rc = attr_rows_run(r, targets, &s);
     }
     free(zx);
@@ -311,7 +312,7 @@ int attr_gradient_shap(const AttrRun *r, const Tensor *x, const float *targets, 
                      NULL, delta, 0, acc, r->nthreads};
         AttrRows s;
         attr_rows_init(&s, x, o->n);
-        s.fill = shap_fill, s.consume = shap_consume, s.ctx = &c;
+        s.fill = shap_fill, s.consume = shap_consume, s.ctx = &c; /* not rowwise: consume reads the chunk's delta */
         rc = attr_rows_run(r, targets, &s);
     }
     if (rc == SN_OK && (rc = tensor_init_like(out, x)) == SN_OK) {

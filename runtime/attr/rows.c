@@ -10,6 +10,7 @@
 #include "error.h"
 #include "nn/conv2d.h"
 #include "nn/linear.h"
+#include "parallel.h"
 
 void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample) {
     memset(s, 0, sizeof *s);
@@ -58,61 +59,147 @@ int64_t attr_chunk_rows(const AttrRun *r, int64_t row_numel) {
     return c < r->chunk ? c : r->chunk;
 }
 
-int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
-    int64_t chunk = attr_chunk_rows(r, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk;
-    int from_head = s->head >= 0 && s->fill_head;
-    Shape hs = {0};
-    if (from_head && !model_node_shape(r->model, s->head, &hs))
-        return sn_errorf("the shape of layer '%s' is unknown", r->model->nodes[s->head].name);
+/* One pass of rows [r0, r0+len) on model m, whose input (or head output,
+ * from_head) is `in`: forward, output gradients, backward. grad then points
+ * at d score / d input (or the head's output gradients), held by m or d_in. */
+typedef struct {
+    Tensor out, d_out, d_in;
+    const float *grad;
+    float *score;
+} RowsPass;
+
+static int rows_pass(Model *m, const AttrRun *r, const AttrRows *s, const float *targets, int64_t r0, int64_t len,
+                     Tensor *in, int check_targets, int nthreads, RowsPass *p) {
+    int rc = s->head >= 0 && s->fill_head ? model_forward_from(m, s->head, in, &p->out, nthreads)
+                                          : model_forward(m, in, &p->out, nthreads);
+    if (rc == SN_OK && p->out.ndim != 2) {
+        char t[128];
+        return sn_errorf("attribution needs a model whose output is [N, classes], got %s",
+                         tensor_shape_str(&p->out, t, sizeof t));
+    }
+    int64_t k = rc == SN_OK ? p->out.shape[1] : 0;
+    if (rc == SN_OK && check_targets) /* every target, before work is wasted on a bad one */
+        rc = attr_check_targets(targets, s->nrows / s->per_sample, k);
+    if (rc == SN_OK) rc = tensor_init_like(&p->d_out, &p->out);
+    for (int64_t i = 0; rc == SN_OK && i < len; i++) {
+        int t = (int)targets[(r0 + i) / s->per_sample];
+        attr_output_grad(r->output, tensor_data(&p->out) + i * k, k, t, tensor_data(&p->d_out) + i * k, &p->score[i]);
+    }
+    if (rc == SN_OK) /* with a head: down to its output (the head and what precedes it are linear) */
+        rc = s->head >= 0 ? model_backward_to(m, &p->d_out, s->head, nthreads)
+                          : model_backward(m, &p->d_out, s->rules, 0, &p->d_in, nthreads);
+    if (rc == SN_OK) p->grad = tensor_data(s->head >= 0 ? &m->nodes[s->head].d_output : &p->d_in);
+    return rc;
+}
+
+static void rows_pass_release(RowsPass *p) {
+    tensor_release(&p->d_in);
+    tensor_release(&p->d_out);
+    tensor_release(&p->out);
+}
+
+/* The buffer one pass fills: [cap, row shape], or [cap, head shape]. */
+static int rows_buffer(const AttrRun *r, const AttrRows *s, int64_t cap, Tensor *buf) {
     int64_t shape[TENSOR_MAX_DIMS];
+    int ndim = s->ndim;
     shape[0] = cap;
-    if (from_head)
+    memcpy(shape + 1, s->shape, sizeof(int64_t) * (size_t)s->ndim);
+    if (s->head >= 0 && s->fill_head) {
+        Shape hs;
+        if (!model_node_shape(r->model, s->head, &hs))
+            return sn_errorf("the shape of layer '%s' is unknown", r->model->nodes[s->head].name);
+        ndim = hs.ndim;
         memcpy(shape + 1, hs.dim, sizeof(int64_t) * (size_t)hs.ndim);
-    else
-        memcpy(shape + 1, s->shape, sizeof(int64_t) * (size_t)s->ndim);
+    }
+    return tensor_init(buf, ndim + 1, shape);
+}
+
+static int rows_fill(const AttrRows *s, int64_t r0, int64_t len, Tensor *in) {
+    return s->head >= 0 && s->fill_head ? s->fill_head(s->ctx, r0, len, tensor_data(in))
+                                        : s->fill(s->ctx, r0, len, tensor_data(in));
+}
+
+/* Per-thread replicas (rowwise rows): a round is one chunk per thread. */
+typedef struct {
+    const AttrRun *r;
+    const AttrRows *s;
+    const float *targets;
+    Model **models;
+    Tensor *in; /* [workers] narrowed buffers of this round */
+    RowsPass *pass;
+    int64_t r0, cap;
+} ReplicaRound;
+
+static int replica_task(void *ctx, int64_t w, int worker) {
+    (void)worker;
+    ReplicaRound *j = ctx;
+    int64_t r0 = j->r0 + w * j->cap, len = j->in[w].shape[0];
+    if (r0 >= j->s->nrows) return SN_OK;
+    return rows_pass(j->models[w], j->r, j->s, j->targets, r0, len, &j->in[w], j->r0 == 0, 1, &j->pass[w]);
+}
+
+static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrRows *s, int workers) {
+    AttrRun one = *r;
+    one.nthreads = 1;
+    int64_t chunk = attr_chunk_rows(&one, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk;
+    Model *models[64] = {0};
+    Tensor bufs[64] = {0}, in[64];
+    RowsPass pass[64];
+    float *score = malloc(sizeof(float) * (size_t)(workers * cap));
+    int rc = score ? SN_OK : sn_errorf("out of memory");
+    for (int w = 0; rc == SN_OK && w < workers; w++) {
+        models[w] = model_clone(r->model);
+        rc = models[w] ? rows_buffer(r, s, cap, &bufs[w]) : sn_errorf("out of memory copying the model");
+    }
+    ReplicaRound job = {r, s, targets, models, in, pass, 0, cap};
+    for (int64_t r0 = 0; rc == SN_OK && r0 < s->nrows; r0 += workers * cap) {
+        int used = 0; /* chunks of this round, each narrowed from its thread's buffer */
+        while (rc == SN_OK && used < workers && r0 + used * cap < s->nrows) {
+            int64_t a = r0 + used * cap, len = s->nrows - a < cap ? s->nrows - a : cap;
+            memset(&pass[used], 0, sizeof pass[used]);
+            pass[used].score = score + used * cap;
+            if (tensor_narrow(&in[used], &bufs[used], 0, len) != SN_OK) {
+                rc = SN_ERR;
+                break;
+            }
+            rc = rows_fill(s, a, len, &in[used++]);
+        }
+        job.r0 = r0;
+        if (rc == SN_OK) rc = parallel_for(used, used, replica_task, &job);
+        for (int w = 0; w < used; w++) {
+            if (rc == SN_OK) rc = s->consume(s->ctx, r0 + w * cap, in[w].shape[0], pass[w].grad, pass[w].score);
+            rows_pass_release(&pass[w]);
+            tensor_release(&in[w]);
+        }
+    }
+    for (int w = 0; w < workers; w++) {
+        tensor_release(&bufs[w]);
+        if (models[w]) model_free(models[w]);
+    }
+    free(score);
+    return rc;
+}
+
+int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
+    int workers = r->nthreads > 64 ? 64 : r->nthreads;
+    if (workers > 1 && s->rowwise && !s->rules) return rows_run_replicas(r, targets, s, workers);
+    int64_t chunk = attr_chunk_rows(r, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk;
     Tensor buf;
-    if (tensor_init(&buf, (from_head ? hs.ndim : s->ndim) + 1, shape) != SN_OK) return SN_ERR;
+    if (rows_buffer(r, s, cap, &buf) != SN_OK) return SN_ERR;
     float *score = malloc(sizeof(float) * (size_t)cap);
-    int64_t k = 0; /* classes; 0 until the first forward */
     int rc = score ? SN_OK : sn_errorf("out of memory");
     for (int64_t r0 = 0; rc == SN_OK && r0 < s->nrows; r0 += cap) {
         int64_t len = s->nrows - r0 < cap ? s->nrows - r0 : cap;
-        Tensor in, out = {0}, d_out = {0}, d_in = {0};
+        Tensor in;
+        RowsPass p = {.score = score};
         if (tensor_narrow(&in, &buf, 0, len) != SN_OK) {
             rc = SN_ERR;
             break;
         }
-        if (from_head) {
-            rc = s->fill_head(s->ctx, r0, len, tensor_data(&in));
-            if (rc == SN_OK) rc = model_forward_from(r->model, s->head, &in, &out, r->nthreads);
-        } else {
-            rc = s->fill(s->ctx, r0, len, tensor_data(&in));
-            if (rc == SN_OK) rc = model_forward(r->model, &in, &out, r->nthreads);
-        }
-        if (rc == SN_OK && out.ndim != 2) {
-            char t[128];
-            rc = sn_errorf("attribution needs a model whose output is [N, classes], got %s",
-                           tensor_shape_str(&out, t, sizeof t));
-        }
-        if (rc == SN_OK && k == 0) { /* every target, before work is wasted on a bad one */
-            k = out.shape[1];
-            rc = attr_check_targets(targets, s->nrows / s->per_sample, k);
-        }
-        if (rc == SN_OK) rc = tensor_init_like(&d_out, &out);
-        for (int64_t i = 0; rc == SN_OK && i < len; i++) {
-            int t = (int)targets[(r0 + i) / s->per_sample];
-            attr_output_grad(r->output, tensor_data(&out) + i * k, k, t, tensor_data(&d_out) + i * k, &score[i]);
-        }
-        if (rc == SN_OK) /* with a head: down to its output (the head and what precedes it are linear) */
-            rc = s->head >= 0 ? model_backward_to(r->model, &d_out, s->head, r->nthreads)
-                              : model_backward(r->model, &d_out, s->rules, 0, &d_in, r->nthreads);
-        if (rc == SN_OK) {
-            const Tensor *g = s->head >= 0 ? &r->model->nodes[s->head].d_output : &d_in;
-            rc = s->consume(s->ctx, r0, len, tensor_data(g), score);
-        }
-        tensor_release(&d_in);
-        tensor_release(&d_out);
-        tensor_release(&out);
+        rc = rows_fill(s, r0, len, &in);
+        if (rc == SN_OK) rc = rows_pass(r->model, r, s, targets, r0, len, &in, r0 == 0, r->nthreads, &p);
+        if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, p.grad, score);
+        rows_pass_release(&p);
         tensor_release(&in);
     }
     free(score);

@@ -40,13 +40,24 @@ typedef struct AttrRows {
      * gradients of this chunk are readable during the call (r->model). */
     int (*consume)(void *ctx, int64_t r0, int64_t len, const float *grad, const float *score);
     void *ctx;
+    /* consume reads only grad, score and its row range: not r->model, nor
+     * anything fill left for the same chunk (fills of several chunks may
+     * precede their consumes). With several threads and no rules, rows then
+     * run on one copy of the model per thread (attr_rows_run). */
+    int rowwise;
 } AttrRows;
 
 /* Fills in nrows/per_sample and the row shape from x [N, ...]; no rules, no head. */
 void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample);
 
 /* Runs every row. targets[N] are the classes of the samples (checked against
- * the model's output: SN_ERR naming the first bad one). */
+ * the model's output: SN_ERR naming the first bad one).
+ * Threads: a chunk's layers are split over r->nthreads, or, for rowwise
+ * rows without rules, each thread runs whole passes of its own chunk on its
+ * own copy of the model (one thread start per round of chunks instead of
+ * one per layer call, each thread's activations in its own cache). fill and
+ * consume stay on the calling thread, in row order, so the results are the
+ * same bits either way. */
 int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s);
 
 /* Rows per pass actually used: at most r->chunk, fewer when that is faster.

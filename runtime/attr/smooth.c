@@ -99,7 +99,7 @@ int attr_smoothgrad(const AttrRun *r, const Tensor *x, const float *targets, con
         SmoothCtx c = {tensor_data(x), sd, d, gd, o->n, r->seed, NULL, 0, s1, s2, r->nthreads};
         AttrRows rows;
         attr_rows_init(&rows, x, o->n);
-        rows.head = head, rows.fill = smooth_fill, rows.consume = smooth_consume, rows.ctx = &c;
+        rows.head = head, rows.fill = smooth_fill, rows.consume = smooth_consume, rows.ctx = &c, rows.rowwise = 1;
         rc = attr_rows_run(r, targets, &rows);
     }
     if (rc == SN_OK) rc = tensor_init_like(out, x);
