@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attr/noise.h"
 #include "error.h"
 #include "parallel.h"
 #include "rng.h"
@@ -32,28 +33,6 @@ static inline float base_at(const FaithBaseline *b, int64_t i, int64_t j) {
 
 /* ---- perturbations ------------------------------------------------------ */
 
-/* z[0..n) ~ N(0, 1) for (seed, stream): Box-Muller in float on both
- * outputs, so one Philox block gives 4 values (faithfulness.h). About 3x
- * faster than rng_normal, which costs a log and a cos in double per value
- * and dominated the gaussian perturbations. */
-static inline float unit_float(uint32_t x) {
-    return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f);
-}
-
-static void normal_fast(float *z, int64_t n, uint64_t seed, uint64_t stream) {
-    uint32_t w[4];
-    for (int64_t blk = 0; blk * 4 < n; blk++) {
-        rng_block(seed, stream, (uint64_t)blk, w);
-        for (int h = 0; h < 2; h++) {
-            float r = sqrtf(-2.0f * logf(unit_float(w[2 * h]))), sn, cs;
-            sincosf(6.2831855f * unit_float(w[2 * h + 1]), &sn, &cs);
-            int64_t k = 4 * blk + 2 * h;
-            if (k < n) z[k] = r * cs;
-            if (k + 1 < n) z[k + 1] = r * sn;
-        }
-    }
-}
-
 /* The random square of perturbation `stream` (side, top, left). */
 static void draw_square(const PerturbOptions *p, const FaithGeom *g, uint64_t seed, uint64_t stream, int64_t *side,
                         int64_t *top, int64_t *left) {
@@ -68,14 +47,14 @@ void faith_perturb(const PerturbOptions *p, const FaithGeom *g, const FaithBasel
     int64_t row = g->row;
     switch (p->kind) {
     case PERTURB_GAUSSIAN:
-        normal_fast(I, row, seed, stream);
+        attr_normal(I, row, seed, stream);
         for (int64_t j = 0; j < row; j++) {
             I[j] = (float)(p->sigma * (double)I[j]);
             xp[j] = xi[j] - I[j];
         }
         return;
     case PERTURB_NOISY_BASELINE:
-        normal_fast(xp, row, seed, stream);
+        attr_normal(xp, row, seed, stream);
         for (int64_t j = 0; j < row; j++) {
             xp[j] = (float)((double)base_at(b, i, j) + p->sigma * (double)xp[j]);
             I[j] = xi[j] - xp[j];

@@ -20,12 +20,13 @@
  *
  * Randomness (rng.h), all keyed by the run seed:
  *   infidelity perturbation d of sample i: stream rng_stream("infidelity", i, d)
- *     gaussian, noisy_baseline: z_j, j = element, from Philox block b = j / 4 of
- *                    (seed, stream), words w0..w3 (rng_block): for the pairs
- *                    (w0, w1) -> z_4b, z_4b+1 and (w2, w3) -> z_4b+2, z_4b+3,
- *                    u = ((w >> 8) + 0.5) / 2^24 as float, r = sqrtf(-2 logf(u_a)),
- *                    (s, c) = sincosf(6.2831855f * u_b), z = r c, r s (float Box-Muller on
- *                    both outputs: |z| < 5.9; libm's float functions)
+ *     gaussian, noisy_baseline: z = attr_normal(seed, stream) (attr/noise.h): z_j,
+ *                    j = element, from Philox block b = j / 4 of (seed, stream),
+ *                    words w0..w3 (rng_block): for the pairs (w0, w1) -> z_4b, z_4b+1
+ *                    and (w2, w3) -> z_4b+2, z_4b+3, u = ((w >> 8) + 0.5) / 2^24 as
+ *                    float, r = sqrt(-2 ln u_a), (s, c) = sin, cos of 2 pi u_b,
+ *                    z = r c, r s (float Box-Muller on both outputs, |z| < 5.9;
+ *                    ln, sin and cos are noise.c's polynomials, not libm's)
  *     masking:       u_p = rng_uniform(seed, stream, index p), p = feature; masked iff u_p < fraction
  *     square_removal, blur: side = rng_integers([smin, smax], rng_mix(stream, 1)),
  *                    top = rng_integers([0, H - side], rng_mix(stream, 2)),
