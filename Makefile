@@ -45,6 +45,8 @@ $(BUILD)/runtime/nn/%.o: CFLAGS += -O3 -fno-tree-loop-distribute-patterns
 # vectorizes without reordering any sum.
 $(BUILD)/runtime/attr/noise.o: CFLAGS += -O3 -fno-math-errno
 $(BUILD)/runtime/attr/integrated.o: CFLAGS += -O3
+# Philox over RNG_LANES blocks (rng_blocks) vectorizes at -O3 (integers only).
+$(BUILD)/runtime/rng.o: CFLAGS += -O3
 
 # Objects that record the commit (sanity version, results provenance) are
 # rebuilt when HEAD moves, not only when their sources change.

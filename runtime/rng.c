@@ -51,18 +51,35 @@ void rng_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4]) 
     philox4x32_10(ctr, key, out);
 }
 
+void rng_blocks(uint64_t seed, uint64_t stream, uint64_t first, uint32_t w[4][RNG_LANES]) {
+    uint32_t *c0 = w[0], *c1 = w[1], *c2 = w[2], *c3 = w[3];
+    for (int l = 0; l < RNG_LANES; l++) {
+        uint64_t block = first + (uint64_t)l;
+        c0[l] = (uint32_t)block, c1[l] = (uint32_t)(block >> 32);
+        c2[l] = (uint32_t)stream, c3[l] = (uint32_t)(stream >> 32);
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) { /* philox4x32_10's rounds, lane by lane */
+        for (int l = 0; l < RNG_LANES; l++) {
+            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l], p1 = (uint64_t)PHILOX_M1 * c2[l];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+            c0[l] = n0, c1[l] = (uint32_t)p1, c2[l] = n2, c3[l] = (uint32_t)p0;
+        }
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+}
+
 static inline float u32_to_unit_float(uint32_t x) { return ((float)(x >> 8) + 0.5f) * (1.0f / 16777216.0f); }
 
 void rng_uniform(float *out, int64_t n, uint64_t seed, uint64_t stream, uint64_t start) {
-    uint32_t w[4];
-    uint64_t cached = UINT64_MAX;
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t idx = start + (uint64_t)i;
-        if (idx / 4 != cached) {
-            cached = idx / 4;
-            rng_block(seed, stream, cached, w);
-        }
-        out[i] = u32_to_unit_float(w[idx % 4]);
+    uint32_t w[4][RNG_LANES];
+    for (int64_t i = 0; i < n;) { /* element idx is word idx % 4 of block idx / 4 */
+        uint64_t idx = start + (uint64_t)i, first = idx / 4;
+        rng_blocks(seed, stream, first, w);
+        int64_t k = (int64_t)(idx - 4 * first), m = 4 * RNG_LANES - k < n - i ? 4 * RNG_LANES - k : n - i;
+        for (int64_t q = k; q < k + m; q++) out[i + q - k] = u32_to_unit_float(w[q % 4][q / 4]);
+        i += m;
     }
 }
 

@@ -20,6 +20,11 @@ uint64_t rng_mix(uint64_t h, uint64_t v);
 
 /* The 4 words of counter block `block` of (seed, stream). */
 void rng_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4]);
+/* RNG_LANES consecutive blocks at once (the same words as rng_block, in a
+ * loop over the blocks that the compiler vectorizes), word-major so that
+ * callers vectorize too: w[k][l] = word k of block first + l. */
+#define RNG_LANES 16
+void rng_blocks(uint64_t seed, uint64_t stream, uint64_t first, uint32_t w[4][RNG_LANES]);
 /* Element i (i >= start) of the stream's sequences: */
 void rng_uniform(float *out, int64_t n, uint64_t seed, uint64_t stream, uint64_t start); /* in (0,1) */
 void rng_normal(float *out, int64_t n, uint64_t seed, uint64_t stream, uint64_t start);  /* N(0,1) */

@@ -1,25 +1,12 @@
 /* noise.c — keyed standard normals for the noisy attribution methods
- * (noise.h): Philox4x32-10 over 16 counters at once (the same words as
- * rng_block), then Box-Muller with polynomial ln, sin and cos. No libm. */
+ * (noise.h): Philox words RNG_LANES blocks at a time (rng_blocks), then
+ * Box-Muller with polynomial ln, sin and cos. No libm. */
 #include "attr/noise.h"
 
 #include <math.h>
 #include <string.h>
 
-#define LANES 16
-
-/* Philox4x32-10 as rng.c, on LANES counters with one key. */
-static void philox_lanes(uint32_t c0[LANES], uint32_t c1[LANES], uint32_t c2[LANES], uint32_t c3[LANES], uint32_t k0,
-                         uint32_t k1) {
-    for (int round = 0; round < 10; round++) {
-        for (int l = 0; l < LANES; l++) {
-            uint64_t p0 = (uint64_t)0xD2511F53u * c0[l], p1 = (uint64_t)0xCD9E8D57u * c2[l];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
-            c0[l] = n0, c1[l] = (uint32_t)p1, c2[l] = n2, c3[l] = (uint32_t)p0;
-        }
-        k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-    }
-}
+#include "rng.h"
 
 static inline float unit(uint32_t w) { return ((float)(w >> 8) + 0.5f) * (1.0f / 16777216.0f); }
 
@@ -63,23 +50,18 @@ static inline void sincos_turn(float t, float *sn, float *cs) {
 }
 
 void attr_normal(float *out, int64_t n, uint64_t seed, uint64_t stream) {
-    for (int64_t b0 = 0; b0 * 4 < n; b0 += LANES) {
-        uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
-        for (int l = 0; l < LANES; l++) {
-            uint64_t block = (uint64_t)(b0 + l);
-            c0[l] = (uint32_t)block, c1[l] = (uint32_t)(block >> 32);
-            c2[l] = (uint32_t)stream, c3[l] = (uint32_t)(stream >> 32);
-        }
-        philox_lanes(c0, c1, c2, c3, (uint32_t)seed, (uint32_t)(seed >> 32));
-        float v[LANES][4];
-        for (int l = 0; l < LANES; l++) {
-            float r0 = sqrtf(-2.0f * ln_unit(unit(c0[l]))), r1 = sqrtf(-2.0f * ln_unit(unit(c2[l])));
+    for (int64_t b0 = 0; b0 * 4 < n; b0 += RNG_LANES) {
+        uint32_t w[4][RNG_LANES];
+        rng_blocks(seed, stream, (uint64_t)b0, w);
+        float v[RNG_LANES][4];
+        for (int l = 0; l < RNG_LANES; l++) {
+            float r0 = sqrtf(-2.0f * ln_unit(unit(w[0][l]))), r1 = sqrtf(-2.0f * ln_unit(unit(w[2][l])));
             float s0, k0, s1, k1;
-            sincos_turn(unit(c1[l]), &s0, &k0);
-            sincos_turn(unit(c3[l]), &s1, &k1);
+            sincos_turn(unit(w[1][l]), &s0, &k0);
+            sincos_turn(unit(w[3][l]), &s1, &k1);
             v[l][0] = r0 * k0, v[l][1] = r0 * s0, v[l][2] = r1 * k1, v[l][3] = r1 * s1;
         }
-        int64_t m = n - b0 * 4 < 4 * LANES ? n - b0 * 4 : 4 * LANES;
+        int64_t m = n - b0 * 4 < 4 * RNG_LANES ? n - b0 * 4 : 4 * RNG_LANES;
         memcpy(out + b0 * 4, v, sizeof(float) * (size_t)m);
     }
 }

@@ -40,6 +40,31 @@ TEST(rng_addressable_draws) {
     CHECK(memcmp(all, other, sizeof all) != 0);
 }
 
+/* rng_blocks gives rng_block's words (seeds and counters with high bits),
+ * and rng_uniform, which reads them RNG_LANES blocks at a time, gives
+ * element i from word i % 4 of block i / 4 at every start and length. */
+TEST(rng_blocks_and_uniform_follow_rng_block) {
+    const uint64_t seed = 0x123456789abcdefull, stream = 0xfedcba9876543210ull, first = 0xfffffffffull;
+    uint32_t lanes[4][RNG_LANES], one[4];
+    rng_blocks(seed, stream, first, lanes);
+    for (int l = 0; l < RNG_LANES; l++) {
+        rng_block(seed, stream, first + (uint64_t)l, one);
+        for (int k = 0; k < 4; k++) CHECK_MSG(one[k] == lanes[k][l], "block %d word %d", l, k);
+    }
+    float ref[300], got[300];
+    for (int i = 0; i < 300; i++) {
+        rng_block(seed, stream, (uint64_t)i / 4, one);
+        ref[i] = ((float)(one[i % 4] >> 8) + 0.5f) * (1.0f / 16777216.0f);
+    }
+    const int starts[] = {0, 1, 3, 63, 64, 65, 130}, lens[] = {1, 5, 64, 67, 150};
+    for (int a = 0; a < 7; a++)
+        for (int b = 0; b < 5; b++) {
+            rng_uniform(got, lens[b], seed, stream, (uint64_t)starts[a]);
+            CHECK_MSG(memcmp(got, ref + starts[a], sizeof(float) * (size_t)lens[b]) == 0, "start %d, n %d", starts[a],
+                      lens[b]);
+        }
+}
+
 TEST(rng_uniform_and_normal_moments) {
     enum { N = 200000 };
     float *u = malloc(sizeof(float) * N), *z = malloc(sizeof(float) * N);
