@@ -55,7 +55,7 @@ int64_t attr_chunk_rows(const AttrRun *r, int64_t row_numel) {
     double rows = ATTR_CHUNK_BYTES / (4.0 * floats);
     if (r->nthreads > 1 && macs > 0 && ATTR_CHUNK_MACS * r->nthreads / macs > rows)
         rows = ATTR_CHUNK_MACS * r->nthreads / macs;
-    int64_t c = rows < 8 ? 8 : rows > (double)r->chunk ? r->chunk : (int64_t)rows;
+    int64_t c = rows < 4 ? 4 : rows > (double)r->chunk ? r->chunk : (int64_t)rows;
     return c < r->chunk ? c : r->chunk;
 }
 

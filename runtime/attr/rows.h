@@ -67,10 +67,14 @@ int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s);
  * which enough work per thread must amortize. So: the rows whose
  * activations and gradients fit ATTR_CHUNK_BYTES, at least the rows that
  * give each thread ATTR_CHUNK_MACS multiply-adds of conv/linear work (only
- * with nthreads > 1), at least 8. Measured on the 2-core EPYC test machine:
- * ResNet8 -25% CPU time at 1 thread (8 rows), -14% wall at 2 (32 rows);
- * LeNet -28% at 1 thread (32 rows), unchanged at 2 (256 rows). r->chunk
- * when the model does not know its shapes. Results never depend on it. */
+ * with nthreads > 1), at least 4. Measured on the 2-core EPYC test machine:
+ * ResNet8 -25% CPU time at 1 thread (8 rows against 256), -14% wall at 2
+ * (32 rows); 4 rows another ~10% (IG-32 on 64 images, 1.6 s against 1.8 s;
+ * the convolutions run per sample anyway, so fewer rows only cost layer
+ * calls); LeNet -28% at 1 thread (32 rows), unchanged at 2 (256 rows).
+ * Rowwise rows on per-thread copies (attr_rows_run) use the 1-thread size.
+ * r->chunk when the model does not know its shapes. Results never depend
+ * on it. */
 #define ATTR_CHUNK_BYTES (4.0 * 1024 * 1024)
 #define ATTR_CHUNK_MACS 150e6
 int64_t attr_chunk_rows(const AttrRun *r, int64_t row_numel); /* row_numel: model input elements per row */
