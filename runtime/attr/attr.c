@@ -114,36 +114,38 @@ int attr_predict(const AttrRun *r, const Tensor *x, float *targets) {
     return SN_OK;
 }
 
+/* Gradient rows through the row engine (attr/rows.h): one row per sample,
+ * copied in and out, so that without rules they can run on per-thread
+ * copies of the model. */
+typedef struct {
+    const float *x;
+    int64_t row;
+    float *grad, *scores;
+} GradientRows;
+
+static int gradient_fill(void *p, int64_t r0, int64_t len, float *in) {
+    GradientRows *c = p;
+    memcpy(in, c->x + r0 * c->row, sizeof(float) * (size_t)(len * c->row));
+    return SN_OK;
+}
+
+static int gradient_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
+    GradientRows *c = p;
+    memcpy(c->grad + r0 * c->row, g, sizeof(float) * (size_t)(len * c->row));
+    if (c->scores) memcpy(c->scores + r0, score, sizeof(float) * (size_t)len);
+    return SN_OK;
+}
+
 int attr_gradient_rows(const AttrRun *r, const Tensor *x, const float *targets, const BackwardRule *rules,
                        Tensor *grad, float *scores) {
-    int64_t n = x->shape[0], row = tensor_row_numel(x);
     if (tensor_init_like(grad, x) != SN_OK) return SN_ERR;
-    int64_t chunk = attr_chunk_rows(r, tensor_row_numel(x)); /* <= r->chunk */
-    for (int64_t s = 0; s < n; s += chunk) {
-        int64_t len = n - s < chunk ? n - s : chunk;
-        Tensor out, d_out, d_in = {0};
-        if (forward_rows(r, x, s, len, &out) != SN_OK) goto fail;
-        int64_t k = out.shape[1];
-        if ((s == 0 && attr_check_targets(targets, n, k) != SN_OK) || tensor_init_like(&d_out, &out) != SN_OK) {
-            tensor_release(&out);
-            goto fail;
-        }
-        for (int64_t i = 0; i < len; i++) {
-            float sc;
-            attr_output_grad(r->output, tensor_data(&out) + i * k, k, (int)targets[s + i], tensor_data(&d_out) + i * k, &sc);
-            if (scores) scores[s + i] = sc;
-        }
-        int rc = model_backward(r->model, &d_out, rules, 0, &d_in, r->nthreads);
-        if (rc == SN_OK) memcpy(tensor_data(grad) + s * row, tensor_data(&d_in), sizeof(float) * (size_t)(len * row));
-        tensor_release(&d_in);
-        tensor_release(&d_out);
-        tensor_release(&out);
-        if (rc != SN_OK) goto fail;
-    }
-    return SN_OK;
-fail:
-    tensor_release(grad);
-    return SN_ERR;
+    GradientRows c = {tensor_data(x), tensor_row_numel(x), tensor_data(grad), scores};
+    AttrRows s;
+    attr_rows_init(&s, x, 1);
+    s.rules = rules, s.fill = gradient_fill, s.consume = gradient_consume, s.ctx = &c, s.rowwise = 1;
+    int rc = attr_rows_run(r, targets, &s);
+    if (rc != SN_OK) tensor_release(grad);
+    return rc;
 }
 
 int attr_postprocess(const Tensor *map, const AttrPost *p, Tensor *out) {
