@@ -118,16 +118,9 @@ int attr_predict(const AttrRun *r, const Tensor *x, float *targets) {
  * copied in and out, so that without rules they can run on per-thread
  * copies of the model. */
 typedef struct {
-    const float *x;
     int64_t row;
     float *grad, *scores;
 } GradientRows;
-
-static int gradient_fill(void *p, int64_t r0, int64_t len, float *in) {
-    GradientRows *c = p;
-    memcpy(in, c->x + r0 * c->row, sizeof(float) * (size_t)(len * c->row));
-    return SN_OK;
-}
 
 static int gradient_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
     GradientRows *c = p;
@@ -139,10 +132,10 @@ static int gradient_consume(void *p, int64_t r0, int64_t len, const float *g, co
 int attr_gradient_rows(const AttrRun *r, const Tensor *x, const float *targets, const BackwardRule *rules,
                        Tensor *grad, float *scores) {
     if (tensor_init_like(grad, x) != SN_OK) return SN_ERR;
-    GradientRows c = {tensor_data(x), tensor_row_numel(x), tensor_data(grad), scores};
+    GradientRows c = {tensor_row_numel(x), tensor_data(grad), scores};
     AttrRows s;
     attr_rows_init(&s, x, 1);
-    s.rules = rules, s.fill = gradient_fill, s.consume = gradient_consume, s.ctx = &c, s.rowwise = 1;
+    s.rules = rules, s.consume = gradient_consume, s.ctx = &c, s.rowwise = 1;
     int rc = attr_rows_run(r, targets, &s);
     if (rc != SN_OK) tensor_release(grad);
     return rc;

@@ -50,20 +50,12 @@ void attr_upsample_bilinear(float *out, const float *in, int64_t planes, int64_t
 }
 
 typedef struct {
-    const float *x;
-    int64_t d;
     const Model *m;
     int layer, relu;
     float *cam;  /* [N, h*w] */
     double *acc; /* [h*w] scratch */
     int64_t hw;
 } CamCtx;
-
-static int cam_fill(void *p, int64_t r0, int64_t len, float *in) {
-    CamCtx *c = p;
-    memcpy(in, c->x + r0 * c->d, sizeof(float) * (size_t)(len * c->d));
-    return SN_OK;
-}
 
 static int cam_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
     (void)g, (void)score;
@@ -89,7 +81,7 @@ static int cam_consume(void *p, int64_t r0, int64_t len, const float *g, const f
 
 int attr_gradcam(const AttrRun *r, const Tensor *x, const float *targets, const AttrCamOptions *o, Tensor *out) {
     Model *m = r->model;
-    int64_t n = x->shape[0], d = tensor_row_numel(x);
+    int64_t n = x->shape[0];
     memset(out, 0, sizeof *out);
     Shape ls;
     if (attr_node_shape(r, x, o->layer, &ls) != SN_OK) return SN_ERR;
@@ -110,10 +102,10 @@ int attr_gradcam(const AttrRun *r, const Tensor *x, const float *targets, const 
                 if (nd->inputs[k] != MODEL_INPUT && from[nd->inputs[k]]) from[i] = 1;
             if (!from[i] || i == o->layer) rules[i] = (BackwardRule){attr_skip_rule, NULL};
         }
-        CamCtx c = {tensor_data(x), d, m, o->layer, o->relu, cam, acc, h * w};
+        CamCtx c = {m, o->layer, o->relu, cam, acc, h * w};
         AttrRows s;
         attr_rows_init(&s, x, 1);
-        s.rules = rules, s.fill = cam_fill, s.consume = cam_consume, s.ctx = &c;
+        s.rules = rules, s.consume = cam_consume, s.ctx = &c;
         rc = attr_rows_run(r, targets, &s);
     }
     if (rc == SN_OK) {

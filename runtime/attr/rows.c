@@ -20,6 +20,7 @@ void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample) {
     s->row_numel = tensor_row_numel(x);
     s->ndim = x->ndim - 1;
     memcpy(s->shape, x->shape + 1, sizeof(int64_t) * (size_t)s->ndim);
+    s->source = tensor_data(x);
 }
 
 void attr_sample_range(const float *x, int64_t n, int64_t d, float *lo, float *hi) {
@@ -115,8 +116,12 @@ static int rows_buffer(const AttrRun *r, const AttrRows *s, int64_t cap, Tensor 
 }
 
 static int rows_fill(const AttrRows *s, int64_t r0, int64_t len, Tensor *in) {
-    return s->head >= 0 && s->fill_head ? s->fill_head(s->ctx, r0, len, tensor_data(in))
-                                        : s->fill(s->ctx, r0, len, tensor_data(in));
+    if (s->head >= 0 && s->fill_head) return s->fill_head(s->ctx, r0, len, tensor_data(in));
+    if (s->fill) return s->fill(s->ctx, r0, len, tensor_data(in));
+    for (int64_t q = 0; q < len; q++)
+        memcpy(tensor_data(in) + q * s->row_numel, s->source + (r0 + q) / s->per_sample * s->row_numel,
+               sizeof(float) * (size_t)s->row_numel);
+    return SN_OK;
 }
 
 /* Per-thread replicas (rowwise rows): a round is one chunk per thread. */

@@ -26,8 +26,10 @@ typedef struct AttrRows {
     const BackwardRule *rules; /* NULL (plain gradients) or one per model node */
     int head;                  /* -1, or the linear head (below): consume then gets the head's output gradients */
     /* Writes rows [r0, r0+len) of the model input into in[len, row_numel];
-     * called on the main thread (it may use nn_parallel). */
+     * called on the main thread (it may use nn_parallel). NULL: row q is
+     * a copy of sample q / per_sample of `source`. */
     int (*fill)(void *ctx, int64_t r0, int64_t len, float *in);
+    const float *source; /* [N, row_numel], for fill NULL (attr_rows_init: x) */
     /* Optional, with a head: writes the head's outputs [len, head numel] of
      * rows [r0, r0+len) instead (fill is then not called) and the model runs
      * from the node after the head (model_forward_from). For rows whose
@@ -47,7 +49,8 @@ typedef struct AttrRows {
     int rowwise;
 } AttrRows;
 
-/* Fills in nrows/per_sample and the row shape from x [N, ...]; no rules, no head. */
+/* Fills in nrows/per_sample, the row shape and the source from x [N, ...];
+ * no rules, no head, fill NULL (rows are copies of x's samples). */
 void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample);
 
 /* Runs every row. targets[N] are the classes of the samples (checked against
