@@ -1,8 +1,11 @@
 /* nn/batchnorm.c — batch normalization over channel 1 (see batchnorm.h) and
  * the LayerOps of batchnorm1d / batchnorm2d. Every per-channel sum runs in
  * double over samples in order, one channel per task, so statistics do not
- * depend on the thread count. The affine part is applied as PyTorch does:
- * y = x * (invstd * gamma) + (beta - mean * invstd * gamma). */
+ * depend on the thread count: element k of a sample's row goes to partial
+ * sum k mod BN_LANES, and the partial sums are added in a fixed tree at the
+ * end (independent chains vectorize; one serial chain of double additions
+ * made batch norm ~17% of a ResNet-8 training step). The affine part is
+ * applied as PyTorch does: y = x * (invstd * gamma) + (beta - mean * invstd * gamma). */
 #include "nn/batchnorm.h"
 
 #include <math.h>
@@ -20,25 +23,44 @@ typedef struct {
 
 #define AT(p, i, ch) ((p) + ((i)*j->c + (ch)) * j->s) /* start of sample i, channel ch */
 
+#define BN_LANES 8
+
+static double lanes_total(const double a[BN_LANES]) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* a[k % BN_LANES] += x[k] for k < s */
+static inline void lanes_sum(double a[BN_LANES], const float *restrict x, int64_t s) {
+    int64_t k = 0;
+    for (; k + BN_LANES <= s; k += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++) a[l] += x[k + l];
+    for (int l = 0; k + l < s; l++) a[l] += x[k + l];
+}
+
+/* a[k % BN_LANES] += (x[k] - mean)^2 */
+static inline void lanes_sq(double a[BN_LANES], const float *restrict x, double mean, int64_t s) {
+    int64_t k = 0;
+    for (; k + BN_LANES <= s; k += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++) {
+            double d = x[k + l] - mean;
+            a[l] += d * d;
+        }
+    for (int l = 0; k + l < s; l++) {
+        double d = x[k + l] - mean;
+        a[l] += d * d;
+    }
+}
+
 static int train_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     BnJob *j = ctx;
     double cnt = (double)j->n * (double)j->s;
     for (int64_t ch = b; ch < e; ch++) {
-        double sum = 0, ss = 0;
-        for (int64_t i = 0; i < j->n; i++) {
-            const float *x = AT(j->x, i, ch);
-            for (int64_t k = 0; k < j->s; k++) sum += x[k];
-        }
-        double mean = sum / cnt;
-        for (int64_t i = 0; i < j->n; i++) {
-            const float *x = AT(j->x, i, ch);
-            for (int64_t k = 0; k < j->s; k++) {
-                double d = x[k] - mean;
-                ss += d * d;
-            }
-        }
-        double var = ss / cnt;
+        double sum[BN_LANES] = {0}, ss[BN_LANES] = {0};
+        for (int64_t i = 0; i < j->n; i++) lanes_sum(sum, AT(j->x, i, ch), j->s);
+        double mean = lanes_total(sum) / cnt;
+        for (int64_t i = 0; i < j->n; i++) lanes_sq(ss, AT(j->x, i, ch), mean, j->s);
+        double var = lanes_total(ss) / cnt;
         float invstd = (float)(1.0 / sqrt(var + (double)j->eps));
         float alpha = invstd * j->gamma[ch], beta = j->beta[ch] - (float)mean * alpha;
         for (int64_t i = 0; i < j->n; i++) {
@@ -105,15 +127,21 @@ int batchnorm_forward_eval(float *y, const float *x, const float *gamma, const f
 
 /* Shared by both modes: sums of dy and dy*xhat for one channel. */
 static void channel_sums(const BnJob *j, int64_t ch, float mean, float invstd, double *sdy, double *sdyx) {
-    double a = 0, b = 0;
+    double a[BN_LANES] = {0}, b[BN_LANES] = {0};
     for (int64_t i = 0; i < j->n; i++) {
-        const float *x = AT(j->x, i, ch), *dy = AT(j->dy, i, ch);
-        for (int64_t k = 0; k < j->s; k++) {
-            a += dy[k];
-            b += (double)dy[k] * ((x[k] - mean) * invstd);
+        const float *restrict x = AT(j->x, i, ch), *restrict dy = AT(j->dy, i, ch);
+        int64_t k = 0;
+        for (; k + BN_LANES <= j->s; k += BN_LANES)
+            for (int l = 0; l < BN_LANES; l++) {
+                a[l] += dy[k + l];
+                b[l] += (double)dy[k + l] * ((x[k + l] - mean) * invstd);
+            }
+        for (int l = 0; k + l < j->s; l++) {
+            a[l] += dy[k + l];
+            b[l] += (double)dy[k + l] * ((x[k + l] - mean) * invstd);
         }
     }
-    *sdy = a, *sdyx = b;
+    *sdy = lanes_total(a), *sdyx = lanes_total(b);
 }
 
 static int train_bwd(void *ctx, int64_t b, int64_t e, int worker) {
