@@ -215,17 +215,22 @@ static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
         const float *xs = j->x + s * g->c * hw;
         float *os = j->out + s * g->oc * ohw;
         for (int gi = 0; gi < g->groups; gi++) {
-            fill_planes(planes, xs, gi * cg, cg, g, p);
+            /* Stride 1 without padding: the sample's channels are the planes. */
+            const float *src = xs + (int64_t)gi * cg * hw;
+            if (g->sh != 1 || g->sw != 1 || g->ph != 0 || g->pw != 0) {
+                fill_planes(planes, xs, gi * cg, cg, g, p);
+                src = planes;
+            }
             const float *wg = j->w + (int64_t)gi * ocg * K;
             float *og = os + (int64_t)gi * ocg * ohw;
             if (p->wq == g->ow) { /* no garbage columns: the grid is the output */
                 if (j->b && !j->accumulate)
                     for (int o = 0; o < ocg; o++)
                         for (int64_t q = 0; q < ohw; q++) og[o * ohw + q] = j->b[gi * ocg + o];
-                gemm_run_rows(GEMM_AUTO, ocg, ohw, K, wg, K, 1, planes, j->boff, og, ohw, j->b || j->accumulate);
+                gemm_run_rows(GEMM_AUTO, ocg, ohw, K, wg, K, 1, src, j->boff, og, ohw, j->b || j->accumulate);
                 continue;
             }
-            gemm_run_rows(GEMM_AUTO, ocg, p->n, K, wg, K, 1, planes, j->boff, grid, p->n, 0);
+            gemm_run_rows(GEMM_AUTO, ocg, p->n, K, wg, K, 1, src, j->boff, grid, p->n, 0);
             for (int o = 0; o < ocg; o++) {
                 const int oc = gi * ocg + o;
                 for (int oh = 0; oh < g->oh; oh++) {
