@@ -142,10 +142,11 @@ static int ig_fill_range(void *p, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-static int ig_fill(void *p, int64_t r0, int64_t len, float *in) {
-    IgCtx *c = p;
-    c->fill_dst = in, c->r0 = r0;
-    return nn_parallel(c->nthreads, len, 16, ig_fill_range, c);
+/* Reentrant (rows.h): the range function gets a copy of the context. */
+static int ig_fill(void *p, int64_t r0, int64_t len, float *in, int nthreads) {
+    IgCtx c = *(const IgCtx *)p;
+    c.fill_dst = in, c.r0 = r0;
+    return nn_parallel(nthreads, len, 16, ig_fill_range, &c);
 }
 
 /* acc[sample] += w_step * grad over the chunk's rows, in row order for every
@@ -283,10 +284,10 @@ static int shap_fill_range(void *p, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-static int shap_fill(void *p, int64_t r0, int64_t len, float *in) {
+static int shap_fill(void *p, int64_t r0, int64_t len, float *in, int nthreads) {
     ShapCtx *c = p;
     c->fill_dst = in, c->r0 = r0;
-    return nn_parallel(c->nthreads, len, 16, shap_fill_range, c);
+    return nn_parallel(nthreads, len, 16, shap_fill_range, c);
 }
 
 static int shap_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {

@@ -115,73 +115,76 @@ static int rows_buffer(const AttrRun *r, const AttrRows *s, int64_t cap, Tensor 
     return tensor_init(buf, ndim + 1, shape);
 }
 
-static int rows_fill(const AttrRows *s, int64_t r0, int64_t len, Tensor *in) {
-    if (s->head >= 0 && s->fill_head) return s->fill_head(s->ctx, r0, len, tensor_data(in));
-    if (s->fill) return s->fill(s->ctx, r0, len, tensor_data(in));
+static int rows_fill(const AttrRows *s, int64_t r0, int64_t len, Tensor *in, int nthreads) {
+    if (s->head >= 0 && s->fill_head) return s->fill_head(s->ctx, r0, len, tensor_data(in), nthreads);
+    if (s->fill) return s->fill(s->ctx, r0, len, tensor_data(in), nthreads);
     for (int64_t q = 0; q < len; q++)
         memcpy(tensor_data(in) + q * s->row_numel, s->source + (r0 + q) / s->per_sample * s->row_numel,
                sizeof(float) * (size_t)s->row_numel);
     return SN_OK;
 }
 
-/* Per-thread replicas (rowwise rows): a round is one chunk per thread. */
+/* Per-thread replicas (rowwise rows): a round is one chunk per thread; each
+ * thread fills its chunk, runs the pass on its model and copies the
+ * gradients and scores into the round's buffers, consumed at once. */
 typedef struct {
     const AttrRun *r;
     const AttrRows *s;
     const float *targets;
     Model **models;
-    Tensor *in; /* [workers] narrowed buffers of this round */
-    RowsPass *pass;
-    int64_t r0, cap;
+    Tensor *bufs;
+    float *grad, *score; /* [workers * cap, gd], [workers * cap] */
+    int64_t r0, cap, gd;
 } ReplicaRound;
 
 static int replica_task(void *ctx, int64_t w, int worker) {
     (void)worker;
     ReplicaRound *j = ctx;
-    int64_t r0 = j->r0 + w * j->cap, len = j->in[w].shape[0];
-    if (r0 >= j->s->nrows) return SN_OK;
-    return rows_pass(j->models[w], j->r, j->s, j->targets, r0, len, &j->in[w], j->r0 == 0, 1, &j->pass[w]);
+    const AttrRows *s = j->s;
+    int64_t a = j->r0 + w * j->cap, len = s->nrows - a < j->cap ? s->nrows - a : j->cap;
+    Tensor in;
+    RowsPass p = {.score = j->score + w * j->cap};
+    int rc = tensor_narrow(&in, &j->bufs[w], 0, len);
+    if (rc == SN_OK) rc = rows_fill(s, a, len, &in, 1);
+    if (rc == SN_OK) rc = rows_pass(j->models[w], j->r, s, j->targets, a, len, &in, j->r0 == 0, 1, &p);
+    if (rc == SN_OK) memcpy(j->grad + w * j->cap * j->gd, p.grad, sizeof(float) * (size_t)(len * j->gd));
+    rows_pass_release(&p);
+    tensor_release(&in);
+    return rc;
 }
 
 static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrRows *s, int workers) {
     AttrRun one = *r;
     one.nthreads = 1;
-    int64_t chunk = attr_chunk_rows(&one, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk;
+    int64_t chunk = attr_chunk_rows(&one, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk, gd = s->row_numel;
+    Shape hs;
+    if (s->head >= 0) {
+        if (!model_node_shape(r->model, s->head, &hs))
+            return sn_errorf("the shape of layer '%s' is unknown", r->model->nodes[s->head].name);
+        gd = shape_numel(hs.ndim, hs.dim);
+    }
     Model *models[64] = {0};
-    Tensor bufs[64] = {0}, in[64];
-    RowsPass pass[64];
-    float *score = malloc(sizeof(float) * (size_t)(workers * cap));
-    int rc = score ? SN_OK : sn_errorf("out of memory");
+    Tensor bufs[64] = {0};
+    float *score = malloc(sizeof(float) * (size_t)(workers * cap)),
+          *grad = malloc(sizeof(float) * (size_t)(workers * cap * gd));
+    int rc = score && grad ? SN_OK : sn_errorf("out of memory");
     for (int w = 0; rc == SN_OK && w < workers; w++) {
         models[w] = model_clone(r->model);
         rc = models[w] ? rows_buffer(r, s, cap, &bufs[w]) : sn_errorf("out of memory copying the model");
     }
-    ReplicaRound job = {r, s, targets, models, in, pass, 0, cap};
+    ReplicaRound job = {r, s, targets, models, bufs, grad, score, 0, cap, gd};
     for (int64_t r0 = 0; rc == SN_OK && r0 < s->nrows; r0 += workers * cap) {
-        int used = 0; /* chunks of this round, each narrowed from its thread's buffer */
-        while (rc == SN_OK && used < workers && r0 + used * cap < s->nrows) {
-            int64_t a = r0 + used * cap, len = s->nrows - a < cap ? s->nrows - a : cap;
-            memset(&pass[used], 0, sizeof pass[used]);
-            pass[used].score = score + used * cap;
-            if (tensor_narrow(&in[used], &bufs[used], 0, len) != SN_OK) {
-                rc = SN_ERR;
-                break;
-            }
-            rc = rows_fill(s, a, len, &in[used++]);
-        }
+        int64_t len = s->nrows - r0 < workers * cap ? s->nrows - r0 : workers * cap;
+        int used = (int)((len + cap - 1) / cap);
         job.r0 = r0;
-        if (rc == SN_OK) rc = parallel_for(used, used, replica_task, &job);
-        for (int w = 0; w < used; w++) {
-            if (rc == SN_OK) rc = s->consume(s->ctx, r0 + w * cap, in[w].shape[0], pass[w].grad, pass[w].score);
-            rows_pass_release(&pass[w]);
-            tensor_release(&in[w]);
-        }
+        rc = parallel_for(used, used, replica_task, &job);
+        if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, grad, score);
     }
     for (int w = 0; w < workers; w++) {
         tensor_release(&bufs[w]);
         if (models[w]) model_free(models[w]);
     }
-    free(score);
+    free(score), free(grad);
     return rc;
 }
 
@@ -201,7 +204,7 @@ int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
             rc = SN_ERR;
             break;
         }
-        rc = rows_fill(s, r0, len, &in);
+        rc = rows_fill(s, r0, len, &in, r->nthreads);
         if (rc == SN_OK) rc = rows_pass(r->model, r, s, targets, r0, len, &in, r0 == 0, r->nthreads, &p);
         if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, p.grad, score);
         rows_pass_release(&p);

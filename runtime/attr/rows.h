@@ -25,17 +25,19 @@ typedef struct AttrRows {
     int64_t shape[TENSOR_MAX_DIMS - 1];
     const BackwardRule *rules; /* NULL (plain gradients) or one per model node */
     int head;                  /* -1, or the linear head (below): consume then gets the head's output gradients */
-    /* Writes rows [r0, r0+len) of the model input into in[len, row_numel];
-     * called on the main thread (it may use nn_parallel). NULL: row q is
-     * a copy of sample q / per_sample of `source`. */
-    int (*fill)(void *ctx, int64_t r0, int64_t len, float *in);
+    /* Writes rows [r0, r0+len) of the model input into in[len, row_numel],
+     * using up to nthreads threads (nn_parallel). For rowwise rows it runs
+     * on the engine's worker threads, several chunks at once with
+     * nthreads = 1, so it must not write ctx. NULL: row q is a copy of
+     * sample q / per_sample of `source`. */
+    int (*fill)(void *ctx, int64_t r0, int64_t len, float *in, int nthreads);
     const float *source; /* [N, row_numel], for fill NULL (attr_rows_init: x) */
     /* Optional, with a head: writes the head's outputs [len, head numel] of
      * rows [r0, r0+len) instead (fill is then not called) and the model runs
      * from the node after the head (model_forward_from). For rows whose
      * head output is cheaper to form than to compute (integrated gradients:
      * affine in the step). Same threading rules as fill. */
-    int (*fill_head)(void *ctx, int64_t r0, int64_t len, float *z);
+    int (*fill_head)(void *ctx, int64_t r0, int64_t len, float *z, int nthreads);
     /* grad[len, row_numel]: d score / d input of rows [r0, r0+len) (with a
      * head: d score / d head output, [len, head numel]);
      * score[len]: their explained scores. The model's activations and node
@@ -44,8 +46,9 @@ typedef struct AttrRows {
     void *ctx;
     /* consume reads only grad, score and its row range: not r->model, nor
      * anything fill left for the same chunk (fills of several chunks may
-     * precede their consumes). With several threads and no rules, rows then
-     * run on one copy of the model per thread (attr_rows_run). */
+     * precede their consumes), and fill writes nothing to ctx. With several
+     * threads and no rules, rows then run on one copy of the model per
+     * thread (attr_rows_run). */
     int rowwise;
 } AttrRows;
 
@@ -56,11 +59,11 @@ void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample);
 /* Runs every row. targets[N] are the classes of the samples (checked against
  * the model's output: SN_ERR naming the first bad one).
  * Threads: a chunk's layers are split over r->nthreads, or, for rowwise
- * rows without rules, each thread runs whole passes of its own chunk on its
- * own copy of the model (one thread start per round of chunks instead of
- * one per layer call, each thread's activations in its own cache). fill and
- * consume stay on the calling thread, in row order, so the results are the
- * same bits either way. */
+ * rows without rules, each thread fills its own chunk and runs whole passes
+ * on its own copy of the model (one thread start per round of chunks
+ * instead of one per layer call, each thread's activations in its own
+ * cache); the round's gradients are then consumed at once on the calling
+ * thread, in row order, so the results are the same bits either way. */
 int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s);
 
 /* Rows per pass actually used: at most r->chunk, fewer when that is faster.

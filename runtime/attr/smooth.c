@@ -43,10 +43,11 @@ static int smooth_fill_range(void *p, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-static int smooth_fill(void *p, int64_t r0, int64_t len, float *in) {
-    SmoothCtx *c = p;
-    c->fill_dst = in, c->r0 = r0;
-    return nn_parallel(c->nthreads, len, 16, smooth_fill_range, c);
+/* Reentrant (rows.h): the range function gets a copy of the context. */
+static int smooth_fill(void *p, int64_t r0, int64_t len, float *in, int nthreads) {
+    SmoothCtx c = *(const SmoothCtx *)p;
+    c.fill_dst = in, c.r0 = r0;
+    return nn_parallel(nthreads, len, 16, smooth_fill_range, &c);
 }
 
 static int smooth_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
