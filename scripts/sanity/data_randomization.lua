@@ -31,21 +31,12 @@ function M.run(opts)
   local m, x, f, g = o.model, o.x, o.results, o.group
   local y = P.targets(m, x, o.y)
   local n, n_maps = x:size(1), math.min(o.n_maps, x:size(1))
-  local scores, maps_a, maps_b = {}, {}, {}
-  local progress = P.progress(#o.methods, g)
-  for mi, method in ipairs(o.methods) do
-    local u = P.unit(f, g .. "." .. method, function()
-      local e1 = mprt.explain(o, method, m, x, y, P.explain_seed(o, 0))
-      local e2 = mprt.explain(o, method, permuted, x, y, P.explain_seed(o, 1))
-      return {scores = P.similarities(o.similarities, e1, e2, o),
-              a = e1:narrow(1, n_maps):clone(), b = e2:narrow(1, n_maps):clone()}
-    end)
-    scores[mi], maps_a[mi], maps_b[mi] = u.scores, u.a, u.b
-    progress:advance()
-  end
-  progress:done()
-  local r = {methods = o.methods, measures = o.similarities, scores = tensor.stack(scores),
-             maps_model = tensor.stack(maps_a), maps_permuted = tensor.stack(maps_b)}
+  local scores, maps_a, maps_b = P.paired_units(o, f, g, n_maps, {"a", "b"}, function(method)
+    return mprt.explain(o, method, m, x, y, P.explain_seed(o, 0)),
+           mprt.explain(o, method, permuted, x, y, P.explain_seed(o, 1))
+  end)
+  local r = {methods = o.methods, measures = o.similarities, scores = scores,
+             maps_model = maps_a, maps_permuted = maps_b}
   r.mean, r.std = r.scores:mean(3), r.scores:std(3)
   if tensor.is_tensor(o.y) then
     r.accuracy, r.accuracy_permuted = accuracy(m, x, o.y), accuracy(permuted, x, o.y)

@@ -94,6 +94,27 @@ function P.unit(f, key, fn)
   return fn()
 end
 
+-- For each method of o.methods, two explanations e1, e2 = pair(method) of the
+-- same samples, compared with every measure of o.similarities; one resumable
+-- unit per method (key group.method, fields names[1] and names[2] for the
+-- first n_maps maps of each). Returns scores [method, measure, sample] and
+-- the kept maps of e1 and of e2, each [method, n_maps, ...].
+function P.paired_units(o, f, g, n_maps, names, pair)
+  local scores, maps1, maps2 = {}, {}, {}
+  local progress = P.progress(#o.methods, g)
+  for mi, method in ipairs(o.methods) do
+    local u = P.unit(f, g .. "." .. method, function()
+      local e1, e2 = pair(method)
+      return {scores = P.similarities(o.similarities, e1, e2, o),
+              [names[1]] = e1:narrow(1, n_maps):clone(), [names[2]] = e2:narrow(1, n_maps):clone()}
+    end)
+    scores[mi], maps1[mi], maps2[mi] = u.scores, u[names[1]], u[names[2]]
+    progress:advance()
+  end
+  progress:done()
+  return tensor.stack(scores), tensor.stack(maps1), tensor.stack(maps2)
+end
+
 -- Similarities of a and b for each measure: tensor [Q, N].
 function P.similarities(measures, a, b, o)
   local rows = {}

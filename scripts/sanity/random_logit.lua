@@ -27,21 +27,12 @@ function M.run(opts)
   -- off-class: r uniform in [0, K-2], shifted past the true class
   local r = rng.integers(n, 0, k - 2, {seed = o.seed, stream = "random_logit"})
   local off = r + (r - y + 0.5):sign():clamp(0, 1)
-  local scores, maps_true, maps_off = {}, {}, {}
-  local progress = P.progress(#o.methods, g)
-  for mi, method in ipairs(o.methods) do
-    local u = P.unit(f, g .. "." .. method, function()
-      local e1 = mprt.explain(o, method, model, x, y, P.explain_seed(o, 0))
-      local e2 = mprt.explain(o, method, model, x, off, P.explain_seed(o, 1))
-      return {scores = P.similarities(o.similarities, e1, e2, o),
-              true_maps = e1:narrow(1, n_maps):clone(), off_maps = e2:narrow(1, n_maps):clone()}
-    end)
-    scores[mi], maps_true[mi], maps_off[mi] = u.scores, u.true_maps, u.off_maps
-    progress:advance()
-  end
-  progress:done()
-  local res = {methods = o.methods, measures = o.similarities, scores = tensor.stack(scores),
-               off_class = off, target = y, maps_true = tensor.stack(maps_true), maps_off = tensor.stack(maps_off)}
+  local scores, maps_true, maps_off = P.paired_units(o, f, g, n_maps, {"true_maps", "off_maps"}, function(method)
+    return mprt.explain(o, method, model, x, y, P.explain_seed(o, 0)),
+           mprt.explain(o, method, model, x, off, P.explain_seed(o, 1))
+  end)
+  local res = {methods = o.methods, measures = o.similarities, scores = scores,
+               off_class = off, target = y, maps_true = maps_true, maps_off = maps_off}
   res.mean, res.std = res.scores:mean(3), res.scores:std(3)
   if f then
     local sample = {}
