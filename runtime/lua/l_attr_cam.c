@@ -61,26 +61,26 @@ static void cam_opts(lua_State *L, AttrCamOptions *o, int guided) {
 static const char *const gradcam_opts[] = {"layer", "relu", "upsample", NULL};
 static const char *const guided_opts[] = {"layer", "relu", NULL};
 
-static int l_attr_gradcam(lua_State *L) {
+/* Both bindings: options, common arguments, the call, the result. */
+static int cam_call(lua_State *L, int guided) {
     AttrCamOptions o;
-    cam_opts(L, &o, 0);
+    cam_opts(L, &o, guided);
     AttrCall c;
-    l_attr_args(L, &c, gradcam_opts);
+    l_attr_args(L, &c, guided ? guided_opts : gradcam_opts);
     Tensor out;
-    if (attr_gradcam(&c.run, c.x, c.targets, &o, &out) != SN_OK) return l_attr_fail(L, &c);
+    int rc = guided ? attr_guided_gradcam(&c.run, c.x, c.targets, &o, &out)
+                    : attr_gradcam(&c.run, c.x, c.targets, &o, &out);
+    if (rc != SN_OK) return l_attr_fail(L, &c);
     l_attr_push(L, &c, &out);
     return 1;
 }
 
+static int l_attr_gradcam(lua_State *L) {
+    return cam_call(L, 0);
+}
+
 static int l_attr_guided_gradcam(lua_State *L) {
-    AttrCamOptions o;
-    cam_opts(L, &o, 1);
-    AttrCall c;
-    l_attr_args(L, &c, guided_opts);
-    Tensor out;
-    if (attr_guided_gradcam(&c.run, c.x, c.targets, &o, &out) != SN_OK) return l_attr_fail(L, &c);
-    l_attr_push(L, &c, &out);
-    return 1;
+    return cam_call(L, 1);
 }
 
 const luaL_Reg l_attr_cam_funcs[] = {{"gradcam", l_attr_gradcam}, {"guided_gradcam", l_attr_guided_gradcam}, {NULL, NULL}};
