@@ -409,6 +409,12 @@ static int run_all(const SweepOpts *o, const Manifest *m, const char *exe, Run *
     return interrupt_signal();
 }
 
+/* The manifest in `dir` describes another sweep (why: manifest_same's reason). */
+static void different_sweep(const char *dir, const char *why) {
+    fprintf(stderr, "sanity sweep: %s holds a different sweep (manifest grid differs: %s); use another --out\n", dir,
+            why);
+}
+
 static void print_table(const SweepOpts *o, const Manifest *m, const int64_t *mine, int nmine) {
     printf("sweep of %s: %lld run%s", m->script_name, (long long)m->grid.nruns, m->grid.nruns == 1 ? "" : "s");
     for (int i = 0; i < m->grid.nkeys; i++)
@@ -552,8 +558,7 @@ int cli_sweep(int argc, char **argv) {
                     o.script, stored.created_utc);
         manifest_free(&stored);
         if (!same) {
-            fprintf(stderr, "sanity sweep: %s holds a different sweep (manifest grid differs: %s); use another --out\n",
-                    o.dir, why);
+            different_sweep(o.dir, why);
             status = 1;
             goto out;
         }
@@ -597,8 +602,7 @@ int cli_sweep(int argc, char **argv) {
         int same = manifest_same(&stored, &m, why, sizeof why);
         manifest_free(&stored);
         if (!same) {
-            fprintf(stderr, "sanity sweep: %s holds a different sweep (manifest grid differs: %s); use another --out\n",
-                    o.dir, why);
+            different_sweep(o.dir, why);
             status = 1;
             goto out;
         }
