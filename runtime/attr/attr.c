@@ -122,7 +122,8 @@ typedef struct {
     float *grad, *scores;
 } GradientRows;
 
-static int gradient_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
+static int gradient_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score, int nthreads) {
+    (void)nthreads;
     GradientRows *c = p;
     memcpy(c->grad + r0 * c->row, g, sizeof(float) * (size_t)(len * c->row));
     if (c->scores) memcpy(c->scores + r0, score, sizeof(float) * (size_t)len);

@@ -57,7 +57,8 @@ typedef struct {
     int64_t hw;
 } CamCtx;
 
-static int cam_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
+static int cam_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score, int nthreads) {
+    (void)nthreads;
     (void)g, (void)score;
     CamCtx *c = p;
     const Node *n = &c->m->nodes[c->layer];

@@ -126,7 +126,6 @@ typedef struct {
     int64_t consume_len;
     const float *consume_grad;
     double *acc; /* [N, D] */
-    int nthreads;
 } IgCtx;
 
 static int ig_fill_range(void *p, int64_t b, int64_t e, int worker) {
@@ -164,11 +163,12 @@ static int ig_consume_range(void *p, int64_t b, int64_t e, int worker) {
     return SN_OK;
 }
 
-static int ig_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
+/* Reentrant (rows.h): the range function gets a copy of the context. */
+static int ig_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score, int nthreads) {
     (void)score;
-    IgCtx *c = p;
-    c->r0 = r0, c->consume_len = len, c->consume_grad = g;
-    return nn_parallel(c->nthreads, c->gd, 2048, ig_consume_range, c);
+    IgCtx c = *(const IgCtx *)p;
+    c.r0 = r0, c.consume_len = len, c.consume_grad = g;
+    return nn_parallel(nthreads, c.gd, 2048, ig_consume_range, &c);
 }
 
 /* gap[i] = sum_j attr[i, j] - (f(x_i) - f(x'_i)) */
@@ -217,7 +217,7 @@ int attr_integrated_gradients(const AttrRun *r, const Tensor *x, const float *ta
     if (rc == SN_OK) {
         attr_ig_rule(o->rule, o->steps, alpha, alpha + o->steps);
         IgCtx c = {.x = xv, .base = bv, .d = d, .gd = gd, .steps = o->steps, .base_stride = bstride, .alpha = alpha,
-                   .weight = alpha + o->steps, .acc = acc, .nthreads = r->nthreads};
+                   .weight = alpha + o->steps, .acc = acc};
         if (head >= 0) c.x = zx, c.base = zb, c.d = gd, c.base_stride = nb == 1 ? 0 : gd;
         AttrRows s;
         attr_rows_init(&s, x, o->steps);
@@ -290,7 +290,8 @@ static int shap_fill(void *p, int64_t r0, int64_t len, float *in, int nthreads) 
     return nn_parallel(nthreads, len, 16, shap_fill_range, c);
 }
 
-static int shap_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
+static int shap_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score, int nthreads) {
+    (void)nthreads;
     (void)score;
     ShapCtx *c = p;
     for (int64_t q = 0; q < len; q++) {

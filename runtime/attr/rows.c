@@ -124,30 +124,38 @@ static int rows_fill(const AttrRows *s, int64_t r0, int64_t len, Tensor *in, int
     return SN_OK;
 }
 
-/* Per-thread replicas (rowwise rows): a round is one chunk per thread; each
- * thread fills its chunk, runs the pass on its model and copies the
- * gradients and scores into the round's buffers, consumed at once. */
+/* Per-thread replicas (rowwise rows). When a chunk can hold whole samples,
+ * every chunk is a task: a worker takes the next one, fills it, runs the
+ * pass on its own model copy and consumes it. A sample's rows then all lie
+ * in one chunk, consumed in row order, so every per-sample sum is the one a
+ * single thread makes; one thread start per call, nothing serial between
+ * chunks. Otherwise (samples of more rows than two chunks, as IG on
+ * ResNet8's 1.7 MB rows), rounds: one chunk per worker, the gradients
+ * copied into the round's buffers and consumed on the calling thread in row
+ * order. */
 typedef struct {
     const AttrRun *r;
     const AttrRows *s;
     const float *targets;
     Model **models;
     Tensor *bufs;
-    float *grad, *score; /* [workers * cap, gd], [workers * cap] */
+    float *grad, *score; /* [slots * cap, gd] (rounds only), [slots * cap] */
     int64_t r0, cap, gd;
-} ReplicaRound;
+    int direct; /* tasks consume their own chunks */
+} ReplicaRun;
 
-static int replica_task(void *ctx, int64_t w, int worker) {
-    (void)worker;
-    ReplicaRound *j = ctx;
+static int replica_task(void *ctx, int64_t t, int worker) {
+    ReplicaRun *j = ctx;
     const AttrRows *s = j->s;
-    int64_t a = j->r0 + w * j->cap, len = s->nrows - a < j->cap ? s->nrows - a : j->cap;
+    int w = j->direct ? worker : (int)t; /* a round's chunk t has slot t */
+    int64_t a = j->r0 + t * j->cap, len = s->nrows - a < j->cap ? s->nrows - a : j->cap;
     Tensor in;
     RowsPass p = {.score = j->score + w * j->cap};
     int rc = tensor_narrow(&in, &j->bufs[w], 0, len);
     if (rc == SN_OK) rc = rows_fill(s, a, len, &in, 1);
-    if (rc == SN_OK) rc = rows_pass(j->models[w], j->r, s, j->targets, a, len, &in, j->r0 == 0, 1, &p);
-    if (rc == SN_OK) memcpy(j->grad + w * j->cap * j->gd, p.grad, sizeof(float) * (size_t)(len * j->gd));
+    if (rc == SN_OK) rc = rows_pass(j->models[w], j->r, s, j->targets, a, len, &in, 1, 1, &p);
+    if (rc == SN_OK && j->direct) rc = s->consume(s->ctx, a, len, p.grad, p.score, 1);
+    else if (rc == SN_OK) memcpy(j->grad + w * j->cap * j->gd, p.grad, sizeof(float) * (size_t)(len * j->gd));
     rows_pass_release(&p);
     tensor_release(&in);
     return rc;
@@ -156,7 +164,12 @@ static int replica_task(void *ctx, int64_t w, int worker) {
 static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrRows *s, int workers) {
     AttrRun one = *r;
     one.nthreads = 1;
-    int64_t chunk = attr_chunk_rows(&one, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk, gd = s->row_numel;
+    int64_t chunk = attr_chunk_rows(&one, s->row_numel), ps = s->per_sample, gd = s->row_numel;
+    /* a sample's rows may make a pass up to twice the cache-sized one, not
+     * more than the caller's rows per pass (r->chunk) */
+    int direct = ps <= chunk || (ps <= 2 * chunk && ps <= r->chunk);
+    if (direct) chunk = ps <= chunk ? chunk / ps * ps : ps;
+    int64_t cap = s->nrows < chunk ? s->nrows : chunk;
     Shape hs;
     if (s->head >= 0) {
         if (!model_node_shape(r->model, s->head, &hs))
@@ -166,19 +179,20 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
     Model *models[64] = {0};
     Tensor bufs[64] = {0};
     float *score = malloc(sizeof(float) * (size_t)(workers * cap)),
-          *grad = malloc(sizeof(float) * (size_t)(workers * cap * gd));
-    int rc = score && grad ? SN_OK : sn_errorf("out of memory");
+          *grad = direct ? NULL : malloc(sizeof(float) * (size_t)(workers * cap * gd));
+    int rc = score && (direct || grad) ? SN_OK : sn_errorf("out of memory");
     for (int w = 0; rc == SN_OK && w < workers; w++) {
         models[w] = model_clone(r->model);
         rc = models[w] ? rows_buffer(r, s, cap, &bufs[w]) : sn_errorf("out of memory copying the model");
     }
-    ReplicaRound job = {r, s, targets, models, bufs, grad, score, 0, cap, gd};
-    for (int64_t r0 = 0; rc == SN_OK && r0 < s->nrows; r0 += workers * cap) {
+    ReplicaRun job = {r, s, targets, models, bufs, grad, score, 0, cap, gd, direct};
+    if (rc == SN_OK && direct) rc = parallel_for(workers, (s->nrows + cap - 1) / cap, replica_task, &job);
+    for (int64_t r0 = 0; rc == SN_OK && !direct && r0 < s->nrows; r0 += workers * cap) {
         int64_t len = s->nrows - r0 < workers * cap ? s->nrows - r0 : workers * cap;
         int used = (int)((len + cap - 1) / cap);
         job.r0 = r0;
         rc = parallel_for(used, used, replica_task, &job);
-        if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, grad, score);
+        if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, grad, score, r->nthreads);
     }
     for (int w = 0; w < workers; w++) {
         tensor_release(&bufs[w]);
@@ -206,7 +220,7 @@ int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
         }
         rc = rows_fill(s, r0, len, &in, r->nthreads);
         if (rc == SN_OK) rc = rows_pass(r->model, r, s, targets, r0, len, &in, r0 == 0, r->nthreads, &p);
-        if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, p.grad, score);
+        if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, p.grad, score, r->nthreads);
         rows_pass_release(&p);
         tensor_release(&in);
     }

@@ -41,14 +41,16 @@ typedef struct AttrRows {
     /* grad[len, row_numel]: d score / d input of rows [r0, r0+len) (with a
      * head: d score / d head output, [len, head numel]);
      * score[len]: their explained scores. The model's activations and node
-     * gradients of this chunk are readable during the call (r->model). */
-    int (*consume)(void *ctx, int64_t r0, int64_t len, const float *grad, const float *score);
+     * gradients of this chunk are readable during the call (r->model).
+     * Up to nthreads threads (nn_parallel). */
+    int (*consume)(void *ctx, int64_t r0, int64_t len, const float *grad, const float *score, int nthreads);
     void *ctx;
     /* consume reads only grad, score and its row range: not r->model, nor
-     * anything fill left for the same chunk (fills of several chunks may
-     * precede their consumes), and fill writes nothing to ctx. With several
-     * threads and no rules, rows then run on one copy of the model per
-     * thread (attr_rows_run). */
+     * anything fill left for the same chunk; it writes only what belongs to
+     * the samples of its rows, and neither it nor fill writes ctx. With
+     * several threads and no rules, rows then run on one copy of the model
+     * per thread, fill and consume included, several chunks at once with
+     * nthreads = 1 (attr_rows_run). */
     int rowwise;
 } AttrRows;
 

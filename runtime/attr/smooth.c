@@ -30,7 +30,6 @@ typedef struct {
     float *fill_dst;
     int64_t r0;
     double *s1, *s2; /* [N, D] sums of g and g^2; NULL when the kind needs none */
-    int nthreads;
 } SmoothCtx;
 
 static int smooth_fill_range(void *p, int64_t b, int64_t e, int worker) {
@@ -50,8 +49,8 @@ static int smooth_fill(void *p, int64_t r0, int64_t len, float *in, int nthreads
     return nn_parallel(nthreads, len, 16, smooth_fill_range, &c);
 }
 
-static int smooth_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score) {
-    (void)score;
+static int smooth_consume(void *p, int64_t r0, int64_t len, const float *g, const float *score, int nthreads) {
+    (void)score, (void)nthreads;
     SmoothCtx *c = p;
     for (int64_t q = 0; q < len; q++) {
         int64_t off = (r0 + q) / c->draws * c->gd;
@@ -97,7 +96,7 @@ int attr_smoothgrad(const AttrRun *r, const Tensor *x, const float *targets, con
     if (rc == SN_OK) {
         attr_sample_range(tensor_data(x), n, d, sd, sd + n);
         for (int64_t i = 0; i < n; i++) sd[i] = o->sigma * (sd[n + i] - sd[i]);
-        SmoothCtx c = {tensor_data(x), sd, d, gd, o->n, r->seed, NULL, 0, s1, s2, r->nthreads};
+        SmoothCtx c = {tensor_data(x), sd, d, gd, o->n, r->seed, NULL, 0, s1, s2};
         AttrRows rows;
         attr_rows_init(&rows, x, o->n);
         rows.head = head, rows.fill = smooth_fill, rows.consume = smooth_consume, rows.ctx = &c, rows.rowwise = 1;
