@@ -211,21 +211,55 @@ void model_set_training(Model *m, int training) {
 
 /* ---- forward ---- */
 
-static const Tensor *input_of(const Model *m, const Node *n, int k) {
-    return n->inputs[k] == MODEL_INPUT ? &m->input : &m->nodes[n->inputs[k]].output;
+/* With m->fold_relu_pool: the ReLU folded into node i (a max-pool whose
+ * only input is a ReLU that feeds nothing else), else -1. */
+static int folded_relu(const Model *m, int i) {
+    const Node *p = &m->nodes[i];
+    if (!m->fold_relu_pool || p->kind != LAYER_MAXPOOL2D || p->ninputs != 1 || p->inputs[0] == MODEL_INPUT) return -1;
+    int r = p->inputs[0];
+    if (m->nodes[r].kind != LAYER_RELU) return -1;
+    for (int j = r + 1; j < m->nnodes; j++)
+        for (int k = 0; k < m->nodes[j].ninputs; k++)
+            if (j != i && m->nodes[j].inputs[k] == r) return -1;
+    return r;
+}
+
+/* Whether node i is a ReLU folded into its consumer (then it does not run). */
+static int is_folded(const Model *m, int i) {
+    if (!m->fold_relu_pool || m->nodes[i].kind != LAYER_RELU) return 0;
+    for (int j = i + 1; j < m->nnodes; j++)
+        for (int k = 0; k < m->nodes[j].ninputs; k++)
+            if (m->nodes[j].inputs[k] == i) return folded_relu(m, j) == i;
+    return 0;
+}
+
+/* Where input k of node i comes from: a node, or MODEL_INPUT; past a folded ReLU. */
+static int source_of(const Model *m, int i, int k) {
+    int r = folded_relu(m, i);
+    return r >= 0 ? m->nodes[r].inputs[0] : m->nodes[i].inputs[k];
+}
+
+static const Tensor *input_of(const Model *m, int i, int k) {
+    int src = source_of(m, i, k);
+    return src == MODEL_INPUT ? &m->input : &m->nodes[src].output;
 }
 
 /* Runs nodes [first, nnodes) on what their inputs hold; model_forward and
  * model_forward_from set those up. */
 static int forward_nodes(Model *m, int first, Tensor *out, int nthreads) {
-    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0};
+    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0, 0};
     for (int i = first; i < m->nnodes; i++) {
         Node *n = &m->nodes[i];
         const LayerOps *ops = ops_of(n);
         const Tensor *in[NODE_MAX_INPUTS];
         Shape ins[NODE_MAX_INPUTS], os;
+        if (is_folded(m, i)) {
+            tensor_release(&n->output);
+            continue;
+        }
+        run.relu_input = folded_relu(m, i) >= 0;
         for (int k = 0; k < n->ninputs; k++) {
-            in[k] = input_of(m, n, k);
+            in[k] = input_of(m, i, k);
             ins[k] = shape_of(in[k]);
         }
         if (ops->out_shape(&n->cfg, ins, &os) != SN_OK) return node_error(n);
@@ -311,9 +345,12 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
             need[i] = i == stop;
             continue;
         }
+        if (is_folded(m, i)) continue; /* its pool passes gradients past it */
         need[i] = want_param_grads && n->nparams > 0 && !rule;
-        for (int k = 0; k < n->ninputs && !need[i]; k++)
-            need[i] = n->inputs[k] == MODEL_INPUT ? d_input != NULL : need[n->inputs[k]];
+        for (int k = 0; k < n->ninputs && !need[i]; k++) {
+            int src = source_of(m, i, k);
+            need[i] = src == MODEL_INPUT ? d_input != NULL : need[src];
+        }
     }
     int have_input = 0;
     for (int i = 0; i < nn; i++)
@@ -327,7 +364,7 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
     }
     memcpy(tensor_data(&last->d_output), tensor_data(d_out), sizeof(float) * (size_t)tensor_numel(d_out));
     have[nn - 1] = 1;
-    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0};
+    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0, 0};
     for (int i = nn - 1; i > stop && rc == SN_OK; i--) {
         Node *n = &m->nodes[i];
         if (!need[i] || !have[i]) continue;
@@ -338,8 +375,8 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
         Tensor *target[NODE_MAX_INPUTS] = {NULL, NULL};
         run.fresh = 0;
         for (int k = 0; k < n->ninputs && rc == SN_OK; k++) {
-            int src = n->inputs[k];
-            in[k] = input_of(m, n, k);
+            int src = source_of(m, i, k);
+            in[k] = input_of(m, i, k);
             int wants = src == MODEL_INPUT ? d_input != NULL : need[src];
             if (!wants && !rule) continue;
             Shape is = shape_of(in[k]);

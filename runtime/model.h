@@ -60,6 +60,12 @@ typedef struct Model {
     int fwd_training; /* the mode of the last forward */
     Tensor input;     /* the last forward's input (shared with the caller) */
     Tensor d_input;   /* the last backward's input gradient */
+    /* A ReLU whose only consumer is a max-pool runs inside the pool, which
+     * then reads the ReLU's input and passes gradients straight back to it
+     * (same bits: relu(max) and its argmax are those of max(relu)); the
+     * ReLU's activation and gradient are not kept. For private copies whose
+     * passes nobody inspects (the attribution row engine's); 0 otherwise. */
+    int fold_relu_pool;
 } Model;
 
 /* ---- building ---- */

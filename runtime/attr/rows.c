@@ -124,13 +124,16 @@ static int rows_fill(const AttrRows *s, int64_t r0, int64_t len, Tensor *in, int
     return SN_OK;
 }
 
-/* Per-thread replicas (rowwise rows). When a chunk can hold whole samples,
- * every chunk is a task: a worker takes the next one, fills it, runs the
- * pass on its own model copy and consumes it. A sample's rows then all lie
- * in one chunk, consumed in row order, so every per-sample sum is the one a
- * single thread makes; one thread start per call, nothing serial between
- * chunks. Otherwise (samples of more rows than two chunks, as IG on
- * ResNet8's 1.7 MB rows), rounds: one chunk per worker, the gradients
+/* Per-thread replicas (rowwise rows): private model copies, which fold
+ * each ReLU that feeds only a max-pool into it (model.h: fold_relu_pool; on
+ * LeNet the two ReLUs' passes over the conv outputs and their gradients).
+ * When one worker runs, or a chunk can hold whole samples, every chunk is a
+ * task: a worker takes the next one, fills it, runs the pass on its own
+ * model copy and consumes it. A sample's rows are then all consumed in row
+ * order by one thread, so every per-sample sum is the one a single thread
+ * makes; one thread start per call, nothing serial between chunks.
+ * Otherwise (several workers, samples of more rows than two chunks, as IG
+ * on ResNet8's 1.7 MB rows), rounds: one chunk per worker, the gradients
  * copied into the round's buffers and consumed on the calling thread in row
  * order. */
 typedef struct {
@@ -167,8 +170,8 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
     int64_t chunk = attr_chunk_rows(&one, s->row_numel), ps = s->per_sample, gd = s->row_numel;
     /* a sample's rows may make a pass up to twice the cache-sized one, not
      * more than the caller's rows per pass (r->chunk) */
-    int direct = ps <= chunk || (ps <= 2 * chunk && ps <= r->chunk);
-    if (direct) chunk = ps <= chunk ? chunk / ps * ps : ps;
+    int direct = workers == 1 || ps <= chunk || (ps <= 2 * chunk && ps <= r->chunk);
+    if (direct && workers > 1) chunk = ps <= chunk ? chunk / ps * ps : ps;
     int64_t cap = s->nrows < chunk ? s->nrows : chunk;
     Shape hs;
     if (s->head >= 0) {
@@ -183,6 +186,7 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
     int rc = score && (direct || grad) ? SN_OK : sn_errorf("out of memory");
     for (int w = 0; rc == SN_OK && w < workers; w++) {
         models[w] = model_clone(r->model);
+        if (models[w]) models[w]->fold_relu_pool = 1;
         rc = models[w] ? rows_buffer(r, s, cap, &bufs[w]) : sn_errorf("out of memory copying the model");
     }
     ReplicaRun job = {r, s, targets, models, bufs, grad, score, 0, cap, gd, direct};
@@ -204,7 +208,7 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
 
 int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s) {
     int workers = r->nthreads > 64 ? 64 : r->nthreads;
-    if (workers > 1 && s->rowwise && !s->rules) return rows_run_replicas(r, targets, s, workers);
+    if (s->rowwise && !s->rules) return rows_run_replicas(r, targets, s, workers < 1 ? 1 : workers);
     int64_t chunk = attr_chunk_rows(r, s->row_numel), cap = s->nrows < chunk ? s->nrows : chunk;
     Tensor buf;
     if (rows_buffer(r, s, cap, &buf) != SN_OK) return SN_ERR;

@@ -120,6 +120,7 @@ typedef struct LayerRun {
     uint64_t step;        /* forward calls in training mode so far (dropout) */
     int want_param_grads; /* backward: accumulate into node->grad */
     unsigned fresh;       /* backward: bit k set = d_in[k] is uninitialized; write it, do not add */
+    int relu_input;       /* maxpool2d only: in[0] is a folded ReLU's input (model.h: fold_relu_pool) */
 } LayerRun;
 
 /* The operations of one kind. model.c dispatches through these; it knows no

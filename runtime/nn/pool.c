@@ -5,6 +5,9 @@
 #include "nn/pool.h"
 
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "error.h"
 
@@ -32,6 +35,7 @@ typedef struct {
     const PoolGeom *g;
     float *out, *argmax;
     const float *x, *dout, *idx;
+    int relu;     /* max forward: pool relu(x) (maxpool2d_forward) */
     int adaptive; /* averaging windows of adaptive_avgpool2d, not avgpool2d */
     int assign;   /* backward: dx is uninitialized (each plane is zeroed first, in cache) */
 } PoolJob;
@@ -44,25 +48,87 @@ static int is_2x2(const PoolGeom *g) {
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
 }
 
+/* The ReLU of activation.c, NaN to 0 included. */
+static inline float relu_of(float v) {
+    return v > 0 ? v : 0.0f;
+}
+
+#ifdef __SSE2__
+/* Four windows at a time with SSE2 selects (and/andnot/or): the scalar
+ * selects below compile to branches once a ReLU precedes the comparisons,
+ * and the comparisons of real activations are unpredictable. Same scan
+ * order, tie and NaN rules. Returns the windows done (a multiple of 4). */
+static inline int max_fwd_2x2_sse(const float *r0, const float *r1, int w, int base, int ow_n, float *orow,
+                                  float *arow, const int RELU) {
+    const __m128 zero = _mm_setzero_ps();
+    const __m128i col = _mm_setr_epi32(0, 2, 4, 6);
+    int ow = 0;
+    for (; ow + 4 <= ow_n; ow += 4) {
+        __m128 a = _mm_loadu_ps(r0 + 2 * ow), b = _mm_loadu_ps(r0 + 2 * ow + 4);
+        __m128 c = _mm_loadu_ps(r1 + 2 * ow), d = _mm_loadu_ps(r1 + 2 * ow + 4);
+        __m128 v[4] = {_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)),
+                       _mm_shuffle_ps(c, d, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(c, d, _MM_SHUFFLE(3, 1, 3, 1))};
+        const int offs[4] = {0, 1, w, w + 1};
+        if (RELU)
+            for (int q = 0; q < 4; q++) v[q] = _mm_and_ps(v[q], _mm_cmpgt_ps(v[q], zero));
+        __m128 best = v[0];
+        __m128i bi = _mm_setzero_si128();
+        for (int q = 1; q < 4; q++) {
+            __m128 t = _mm_cmpgt_ps(v[q], best);
+            if (!RELU) t = _mm_or_ps(t, _mm_cmpunord_ps(v[q], v[q]));
+            best = _mm_or_ps(_mm_and_ps(t, v[q]), _mm_andnot_ps(t, best));
+            __m128i ti = _mm_castps_si128(t);
+            bi = _mm_or_si128(_mm_and_si128(ti, _mm_set1_epi32(offs[q])), _mm_andnot_si128(ti, bi));
+        }
+        _mm_storeu_ps(orow + ow, best);
+        if (arow) {
+            __m128i idx = _mm_add_epi32(_mm_set1_epi32(base + 2 * ow), _mm_add_epi32(col, bi));
+            __m128 f = _mm_cvtepi32_ps(idx);
+            if (RELU) { /* -1 where the maximum is 0: the ReLU passes no gradient */
+                __m128 pos = _mm_cmpgt_ps(best, zero);
+                f = _mm_or_ps(_mm_and_ps(pos, f), _mm_andnot_ps(pos, _mm_set1_ps(-1.0f)));
+            }
+            _mm_storeu_ps(arow + ow, f);
+        }
+    }
+    return ow;
+}
+#endif
+
 /* The common 2x2 stride-2 unpadded case, same scan order and tie/NaN rule
  * as the general loop below, written with selects instead of branches (the
  * comparisons of real activations are unpredictable). The first element
- * always starts the scan: it beats -inf or equals it. */
-static void max_fwd_2x2(const PoolGeom *g, float *restrict o, float *restrict am, const float *restrict x) {
+ * always starts the scan: it beats -inf or equals it. RELU: of relu(x). */
+static inline void max_fwd_2x2_body(const PoolGeom *g, float *restrict o, float *restrict am, const float *restrict x,
+                                    const int RELU) {
     for (int oh = 0; oh < g->oh; oh++) {
         const float *r0 = x + (int64_t)2 * oh * g->w, *r1 = r0 + g->w;
         const int base = 2 * oh * g->w;
         float *orow = o + oh * g->ow, *arow = am ? am + oh * g->ow : NULL;
-        for (int ow = 0; ow < g->ow; ow++) {
-            float best = r0[2 * ow], v;
+        int ow = 0;
+#ifdef __SSE2__
+        ow = max_fwd_2x2_sse(r0, r1, g->w, base, g->ow, orow, arow, RELU);
+#endif
+        for (; ow < g->ow; ow++) {
+            float v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+            if (RELU) /* no NaN is left to win */
+                v0 = relu_of(v0), v1 = relu_of(v1), v2 = relu_of(v2), v3 = relu_of(v3);
+            float best = v0;
             int bi = 0, t;
-            v = r0[2 * ow + 1], t = v > best || v != v, best = t ? v : best, bi = t ? 1 : bi;
-            v = r1[2 * ow], t = v > best || v != v, best = t ? v : best, bi = t ? g->w : bi;
-            v = r1[2 * ow + 1], t = v > best || v != v, best = t ? v : best, bi = t ? g->w + 1 : bi;
+            t = v1 > best || (!RELU && v1 != v1), best = t ? v1 : best, bi = t ? 1 : bi;
+            t = v2 > best || (!RELU && v2 != v2), best = t ? v2 : best, bi = t ? g->w : bi;
+            t = v3 > best || (!RELU && v3 != v3), best = t ? v3 : best, bi = t ? g->w + 1 : bi;
             orow[ow] = best;
-            if (arow) arow[ow] = (float)(base + 2 * ow + bi);
+            if (arow) arow[ow] = RELU && !(best > 0) ? -1.0f : (float)(base + 2 * ow + bi);
         }
     }
+}
+
+static void max_fwd_2x2(const PoolGeom *g, float *restrict o, float *restrict am, const float *restrict x, int relu) {
+    if (relu)
+        max_fwd_2x2_body(g, o, am, x, 1);
+    else
+        max_fwd_2x2_body(g, o, am, x, 0);
 }
 
 static int max_fwd(void *ctx, int64_t b, int64_t e, int worker) {
@@ -72,7 +138,7 @@ static int max_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
     if (is_2x2(g)) {
         for (int64_t p = b; p < e; p++)
-            max_fwd_2x2(g, j->out + p * ohw, j->argmax ? j->argmax + p * ohw : NULL, j->x + p * hw);
+            max_fwd_2x2(g, j->out + p * ohw, j->argmax ? j->argmax + p * ohw : NULL, j->x + p * hw, j->relu);
         return SN_OK;
     }
     for (int64_t p = b; p < e; p++) {
@@ -88,25 +154,25 @@ static int max_fwd(void *ctx, int64_t b, int64_t e, int worker) {
                 int bi = hs * g->w + ws;
                 for (int ih = hs; ih < he; ih++)
                     for (int iw = ws; iw < we; iw++) {
-                        float v = x[ih * g->w + iw];
+                        float v = j->relu ? relu_of(x[ih * g->w + iw]) : x[ih * g->w + iw];
                         if (v > best || isnan(v)) best = v, bi = ih * g->w + iw; /* as PyTorch: NaN wins */
                     }
                 o[oh * g->ow + ow] = best;
-                if (am) am[oh * g->ow + ow] = (float)bi;
+                if (am) am[oh * g->ow + ow] = j->relu && !(best > 0) ? -1.0f : (float)bi;
             }
         }
     }
     return SN_OK;
 }
 
-int maxpool2d_forward(float *out, float *argmax, const float *x, const PoolGeom *g, int nthreads) {
-    PoolJob j = {.g = g, .out = out, .argmax = argmax, .x = x};
+int maxpool2d_forward(float *out, float *argmax, const float *x, const PoolGeom *g, int relu, int nthreads) {
+    PoolJob j = {.g = g, .out = out, .argmax = argmax, .x = x, .relu = relu};
     return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), max_fwd, &j);
 }
 
 /* The 2x2 stride-2 case writing each window's four gradients (the winner
- * gets dy, the others 0) instead of zeroing the plane and scattering; cells
- * outside every window (odd sizes) are zeroed. */
+ * gets dy, the others 0; all 0 for argmax -1) instead of zeroing the plane
+ * and scattering; cells outside every window (odd sizes) are zeroed. */
 static void max_bwd_2x2_assign(const PoolGeom *g, float *restrict dx, const float *restrict dy,
                                const float *restrict am) {
     if (g->h != 2 * g->oh || g->w != 2 * g->ow) zero_plane(dx, (int64_t)g->h * g->w);
@@ -137,7 +203,8 @@ static int max_bwd(void *ctx, int64_t b, int64_t e, int worker) {
         float *dx = j->out + p * hw;
         const float *dy = j->dout + p * ohw, *am = j->idx + p * ohw;
         if (j->assign) zero_plane(dx, hw);
-        for (int64_t k = 0; k < ohw; k++) dx[(int64_t)am[k]] += dy[k];
+        for (int64_t k = 0; k < ohw; k++)
+            if (am[k] >= 0) dx[(int64_t)am[k]] += dy[k];
     }
     return SN_OK;
 }
@@ -304,7 +371,8 @@ static int max_forward(Node *n, const Tensor *const *in, Tensor *out, const Laye
     geom_of(&g, n, in[0]);
     Shape s = shape_of(out);
     if (nn_ensure(&n->saved, &s, 0) != SN_OK) return SN_ERR;
-    return maxpool2d_forward(tensor_data(out), tensor_data(&n->saved), tensor_data(in[0]), &g, run->nthreads);
+    return maxpool2d_forward(tensor_data(out), tensor_data(&n->saved), tensor_data(in[0]), &g, run->relu_input,
+                             run->nthreads);
 }
 
 static int max_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,

@@ -21,9 +21,12 @@ typedef struct PoolGeom {
 void pool_geom(PoolGeom *g, const LayerConfig *c, LayerKind kind, const Shape *in);
 
 /* out: [planes, OH, OW]; argmax: [planes, OH, OW], index h*W+w of the
- * maximum within its plane (first one on ties; NaN wins), may be NULL. */
-int maxpool2d_forward(float *out, float *argmax, const float *x, const PoolGeom *g, int nthreads);
-/* dx[plane, argmax] += dout. */
+ * maximum within its plane (first one on ties; NaN wins), may be NULL.
+ * relu: pool relu(x) instead, a ReLU folded into the pooling (same values
+ * and first-maximum indices as pooling the ReLU's output); a window whose
+ * maximum is then 0 gets argmax -1, since the ReLU passes it no gradient. */
+int maxpool2d_forward(float *out, float *argmax, const float *x, const PoolGeom *g, int relu, int nthreads);
+/* dx[plane, argmax] += dout, where argmax >= 0. */
 int maxpool2d_backward(float *dx, const float *dout, const float *argmax, const PoolGeom *g, int nthreads);
 
 int avgpool2d_forward(float *out, const float *x, const PoolGeom *g, int nthreads);

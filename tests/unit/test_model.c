@@ -304,6 +304,51 @@ TEST(model_backward_overwrites_stale_gradients) {
     tensor_release(&x);
 }
 
+/* A copy with fold_relu_pool (attr/rows.c's per-thread copies) gives the
+ * unfolded model's outputs, input gradient, parameter gradients and head
+ * output gradient bit for bit: 2x2 and general pools, windows all <= 0
+ * (argmax -1), a NaN input, a conv output that also feeds another branch
+ * (the pool adds into its gradient) and a ReLU with two consumers (not
+ * folded). */
+static void check_folded(const char *json, int64_t c, int64_t hw, int64_t nout, const char *what) {
+    Model *m = nt_model(json), *f = model_clone(m);
+    f->fold_relu_pool = 1;
+    int64_t s[] = {3, c, hw, hw}, gs[] = {3, nout};
+    Tensor x = nt_randn(4, s, 91, 1.0f), g = nt_randn(2, gs, 92, 1.0f);
+    tensor_data(&x)[tensor_numel(&x) - 5] = NAN;
+    Pass a, b;
+    run_pass(m, &x, &g, 1, &a);
+    run_pass(f, &x, &g, 2, &b);
+    CHECK_MSG(nt_bitwise_equal(&a.y, &b.y), "%s: output", what);
+    CHECK_MSG(nt_bitwise_equal(&a.dx, &b.dx), "%s: input gradient", what);
+    for (int k = 0; k < a.ngrads; k++) CHECK_MSG(nt_bitwise_equal(&a.grads[k], &b.grads[k]), "%s: grad %d", what, k);
+    CHECK(model_backward_to(m, &g, 0, 1) == SN_OK && model_backward_to(f, &g, 0, 1) == SN_OK);
+    CHECK_MSG(nt_bitwise_equal(&m->nodes[0].d_output, &f->nodes[0].d_output), "%s: head gradient", what);
+    pass_release(&a), pass_release(&b);
+    tensor_release(&x), tensor_release(&g);
+    model_free(m), model_free(f);
+}
+
+TEST(model_folded_relu_pool_same_bits) {
+    check_folded("{'seed':7,'nodes':["
+                 "{'name':'c1','type':'conv2d','config':{'in_channels':3,'out_channels':8,'kernel_size':3,'padding':1}},"
+                 "{'name':'r1','type':'relu'},{'name':'p1','type':'maxpool2d','config':{'kernel_size':2}},"
+                 "{'name':'c2','type':'conv2d','config':{'in_channels':8,'out_channels':8,'kernel_size':3}},"
+                 "{'name':'r2','type':'relu'},"
+                 "{'name':'p2','type':'maxpool2d','config':{'kernel_size':3,'stride':2,'padding':1}},"
+                 "{'name':'f','type':'flatten'},{'name':'l','type':'linear','config':{'in_features':72,'out_features':5}}]}",
+                 3, 14, 5, "conv-relu-pool twice (2x2, 3x3 stride 2 pad 1)");
+    check_folded("{'seed':8,'nodes':["
+                 "{'name':'c1','type':'conv2d','config':{'in_channels':2,'out_channels':4,'kernel_size':3,'padding':1}},"
+                 "{'name':'r1','type':'relu'},{'name':'p1','type':'maxpool2d','config':{'kernel_size':2}},"
+                 "{'name':'q','type':'maxpool2d','config':{'kernel_size':2},'inputs':['c1']},"
+                 "{'name':'r2','type':'relu','inputs':['q']},{'name':'p2','type':'maxpool2d','config':{'kernel_size':1},"
+                 "'inputs':['r2']},{'name':'a','type':'add','inputs':['p1','p2']},"
+                 "{'name':'j','type':'add','inputs':['a','r2']},"
+                 "{'name':'f','type':'flatten'},{'name':'l','type':'linear','config':{'in_features':100,'out_features':4}}]}",
+                 2, 10, 4, "conv output read by a folded pool and another pool; a ReLU with two consumers");
+}
+
 static int has(const char *frag);
 
 /* Starting the forward at a node's activation and stopping the backward at
