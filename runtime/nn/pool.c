@@ -179,7 +179,26 @@ static void max_bwd_2x2_assign(const PoolGeom *g, float *restrict dx, const floa
     for (int oh = 0; oh < g->oh; oh++) {
         float *r0 = dx + (int64_t)2 * oh * g->w, *r1 = r0 + g->w;
         const int base = 2 * oh * g->w;
-        for (int ow = 0; ow < g->ow; ow++) {
+        int ow = 0;
+#ifdef __SSE2__
+        /* four windows per step: each cell gets dy where it won, else +0 (and-masks) */
+        const __m128i col = _mm_setr_epi32(0, 2, 4, 6), one = _mm_set1_epi32(1), w0 = _mm_set1_epi32(g->w),
+                      w1 = _mm_set1_epi32(g->w + 1);
+        for (; ow + 4 <= g->ow; ow += 4) {
+            const __m128 v = _mm_loadu_ps(dy + oh * g->ow + ow);
+            const __m128i k = _mm_sub_epi32(_mm_cvttps_epi32(_mm_loadu_ps(am + oh * g->ow + ow)),
+                                            _mm_add_epi32(_mm_set1_epi32(base + 2 * ow), col));
+            const __m128 e0 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_setzero_si128())), v),
+                         e1 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, one)), v),
+                         e2 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, w0)), v),
+                         e3 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, w1)), v);
+            _mm_storeu_ps(r0 + 2 * ow, _mm_unpacklo_ps(e0, e1));
+            _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(e0, e1));
+            _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(e2, e3));
+            _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(e2, e3));
+        }
+#endif
+        for (; ow < g->ow; ow++) {
             const int k = (int)am[oh * g->ow + ow] - (base + 2 * ow);
             const float v = dy[oh * g->ow + ow];
             r0[2 * ow] = k == 0 ? v : 0.0f;
