@@ -54,44 +54,39 @@ static inline float relu_of(float v) {
 }
 
 #ifdef __SSE2__
-/* Four windows at a time with SSE2 selects (and/andnot/or): the scalar
- * selects below compile to branches once a ReLU precedes the comparisons,
- * and the comparisons of real activations are unpredictable. Same scan
- * order, tie and NaN rules. Returns the windows done (a multiple of 4). */
-static inline int max_fwd_2x2_sse(const float *r0, const float *r1, int w, int base, int ow_n, float *orow,
-                                  float *arow, const int RELU) {
+/* Windows ow..ow+3 with SSE2 selects (and/andnot/or): the scalar selects
+ * below compile to branches once a ReLU precedes the comparisons, and the
+ * comparisons of real activations are unpredictable. Same scan order, tie
+ * and NaN rules. */
+static inline void max_fwd_2x2_sse(const float *r0, const float *r1, int w, int base, int ow, float *orow,
+                                   float *arow, const int RELU) {
     const __m128 zero = _mm_setzero_ps();
-    const __m128i col = _mm_setr_epi32(0, 2, 4, 6);
-    int ow = 0;
-    for (; ow + 4 <= ow_n; ow += 4) {
-        __m128 a = _mm_loadu_ps(r0 + 2 * ow), b = _mm_loadu_ps(r0 + 2 * ow + 4);
-        __m128 c = _mm_loadu_ps(r1 + 2 * ow), d = _mm_loadu_ps(r1 + 2 * ow + 4);
-        __m128 v[4] = {_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)),
-                       _mm_shuffle_ps(c, d, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(c, d, _MM_SHUFFLE(3, 1, 3, 1))};
-        const int offs[4] = {0, 1, w, w + 1};
-        if (RELU)
-            for (int q = 0; q < 4; q++) v[q] = _mm_and_ps(v[q], _mm_cmpgt_ps(v[q], zero));
-        __m128 best = v[0];
-        __m128i bi = _mm_setzero_si128();
-        for (int q = 1; q < 4; q++) {
-            __m128 t = _mm_cmpgt_ps(v[q], best);
-            if (!RELU) t = _mm_or_ps(t, _mm_cmpunord_ps(v[q], v[q]));
-            best = _mm_or_ps(_mm_and_ps(t, v[q]), _mm_andnot_ps(t, best));
-            __m128i ti = _mm_castps_si128(t);
-            bi = _mm_or_si128(_mm_and_si128(ti, _mm_set1_epi32(offs[q])), _mm_andnot_si128(ti, bi));
-        }
-        _mm_storeu_ps(orow + ow, best);
-        if (arow) {
-            __m128i idx = _mm_add_epi32(_mm_set1_epi32(base + 2 * ow), _mm_add_epi32(col, bi));
-            __m128 f = _mm_cvtepi32_ps(idx);
-            if (RELU) { /* -1 where the maximum is 0: the ReLU passes no gradient */
-                __m128 pos = _mm_cmpgt_ps(best, zero);
-                f = _mm_or_ps(_mm_and_ps(pos, f), _mm_andnot_ps(pos, _mm_set1_ps(-1.0f)));
-            }
-            _mm_storeu_ps(arow + ow, f);
-        }
+    __m128 a = _mm_loadu_ps(r0 + 2 * ow), b = _mm_loadu_ps(r0 + 2 * ow + 4);
+    __m128 c = _mm_loadu_ps(r1 + 2 * ow), d = _mm_loadu_ps(r1 + 2 * ow + 4);
+    __m128 v[4] = {_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)),
+                   _mm_shuffle_ps(c, d, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(c, d, _MM_SHUFFLE(3, 1, 3, 1))};
+    const int offs[4] = {0, 1, w, w + 1};
+    if (RELU)
+        for (int q = 0; q < 4; q++) v[q] = _mm_and_ps(v[q], _mm_cmpgt_ps(v[q], zero));
+    __m128 best = v[0];
+    __m128i bi = _mm_setzero_si128();
+    for (int q = 1; q < 4; q++) {
+        __m128 t = _mm_cmpgt_ps(v[q], best);
+        if (!RELU) t = _mm_or_ps(t, _mm_cmpunord_ps(v[q], v[q]));
+        best = _mm_or_ps(_mm_and_ps(t, v[q]), _mm_andnot_ps(t, best));
+        __m128i ti = _mm_castps_si128(t);
+        bi = _mm_or_si128(_mm_and_si128(ti, _mm_set1_epi32(offs[q])), _mm_andnot_si128(ti, bi));
     }
-    return ow;
+    _mm_storeu_ps(orow + ow, best);
+    if (arow) {
+        __m128i idx = _mm_add_epi32(_mm_set1_epi32(base + 2 * ow), _mm_add_epi32(_mm_setr_epi32(0, 2, 4, 6), bi));
+        __m128 f = _mm_cvtepi32_ps(idx);
+        if (RELU) { /* -1 where the maximum is 0: the ReLU passes no gradient */
+            __m128 pos = _mm_cmpgt_ps(best, zero);
+            f = _mm_or_ps(_mm_and_ps(pos, f), _mm_andnot_ps(pos, _mm_set1_ps(-1.0f)));
+        }
+        _mm_storeu_ps(arow + ow, f);
+    }
 }
 #endif
 
@@ -107,7 +102,11 @@ static inline void max_fwd_2x2_body(const PoolGeom *g, float *restrict o, float 
         float *orow = o + oh * g->ow, *arow = am ? am + oh * g->ow : NULL;
         int ow = 0;
 #ifdef __SSE2__
-        ow = max_fwd_2x2_sse(r0, r1, g->w, base, g->ow, orow, arow, RELU);
+        if (g->ow >= 4) { /* groups of four, the last one overlapping (it rewrites the same values) */
+            for (; ow + 4 <= g->ow; ow += 4) max_fwd_2x2_sse(r0, r1, g->w, base, ow, orow, arow, RELU);
+            if (ow < g->ow) max_fwd_2x2_sse(r0, r1, g->w, base, g->ow - 4, orow, arow, RELU);
+            continue;
+        }
 #endif
         for (; ow < g->ow; ow++) {
             float v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
@@ -173,6 +172,24 @@ int maxpool2d_forward(float *out, float *argmax, const float *x, const PoolGeom 
 /* The 2x2 stride-2 case writing each window's four gradients (the winner
  * gets dy, the others 0; all 0 for argmax -1) instead of zeroing the plane
  * and scattering; cells outside every window (odd sizes) are zeroed. */
+#ifdef __SSE2__
+/* Windows ow..ow+3 of a row pair: each cell gets dy where it won, else +0
+ * (and-masks: the bits of the scalar selects). */
+static inline void max_bwd_2x2_sse(float *r0, float *r1, const float *dy, const float *am, int w, int base, int ow) {
+    const __m128 v = _mm_loadu_ps(dy + ow);
+    const __m128i k = _mm_sub_epi32(_mm_cvttps_epi32(_mm_loadu_ps(am + ow)),
+                                    _mm_add_epi32(_mm_set1_epi32(base + 2 * ow), _mm_setr_epi32(0, 2, 4, 6)));
+    const __m128 e0 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_setzero_si128())), v),
+                 e1 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(1))), v),
+                 e2 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(w))), v),
+                 e3 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(w + 1))), v);
+    _mm_storeu_ps(r0 + 2 * ow, _mm_unpacklo_ps(e0, e1));
+    _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(e0, e1));
+    _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(e2, e3));
+    _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(e2, e3));
+}
+#endif
+
 static void max_bwd_2x2_assign(const PoolGeom *g, float *restrict dx, const float *restrict dy,
                                const float *restrict am) {
     if (g->h != 2 * g->oh || g->w != 2 * g->ow) zero_plane(dx, (int64_t)g->h * g->w);
@@ -181,21 +198,10 @@ static void max_bwd_2x2_assign(const PoolGeom *g, float *restrict dx, const floa
         const int base = 2 * oh * g->w;
         int ow = 0;
 #ifdef __SSE2__
-        /* four windows per step: each cell gets dy where it won, else +0 (and-masks) */
-        const __m128i col = _mm_setr_epi32(0, 2, 4, 6), one = _mm_set1_epi32(1), w0 = _mm_set1_epi32(g->w),
-                      w1 = _mm_set1_epi32(g->w + 1);
-        for (; ow + 4 <= g->ow; ow += 4) {
-            const __m128 v = _mm_loadu_ps(dy + oh * g->ow + ow);
-            const __m128i k = _mm_sub_epi32(_mm_cvttps_epi32(_mm_loadu_ps(am + oh * g->ow + ow)),
-                                            _mm_add_epi32(_mm_set1_epi32(base + 2 * ow), col));
-            const __m128 e0 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_setzero_si128())), v),
-                         e1 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, one)), v),
-                         e2 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, w0)), v),
-                         e3 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k, w1)), v);
-            _mm_storeu_ps(r0 + 2 * ow, _mm_unpacklo_ps(e0, e1));
-            _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(e0, e1));
-            _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(e2, e3));
-            _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(e2, e3));
+        if (g->ow >= 4) { /* groups of four, the last one overlapping (it rewrites the same values) */
+            for (; ow + 4 <= g->ow; ow += 4) max_bwd_2x2_sse(r0, r1, dy + oh * g->ow, am + oh * g->ow, g->w, base, ow);
+            if (ow < g->ow) max_bwd_2x2_sse(r0, r1, dy + oh * g->ow, am + oh * g->ow, g->w, base, g->ow - 4);
+            continue;
         }
 #endif
         for (; ow < g->ow; ow++) {
