@@ -8,6 +8,7 @@
 
 #include "attr/rows.h"
 #include "error.h"
+#include "parallel.h"
 
 /* Runs rows [start, start+len) of x through the model; *logits refs the output. */
 static int forward_rows(const AttrRun *r, const Tensor *x, int64_t start, int64_t len, Tensor *logits) {
@@ -79,24 +80,55 @@ void attr_output_grad(AttrOutput o, const float *logits, int64_t k, int target, 
     *score = (float)(o == ATTR_SOFTMAX ? pt : (double)logits[target] - mx - log(sum));
 }
 
+/* Scores run on private model copies, one per worker, each taking whole
+ * chunks (forward only): the ReLUs that feed max-pools fold into them
+ * (model.h), a worker's activations stay in its own cache, and there is one
+ * thread start per call instead of one per layer and chunk. Each score is
+ * its row's alone, so nothing depends on which worker ran it. */
+typedef struct {
+    const AttrRun *r;
+    const Tensor *x;
+    const float *targets;
+    float *scores;
+    Model **models;
+    int64_t chunk;
+} ScoreJob;
+
+static int score_task(void *p, int64_t t, int worker) {
+    const ScoreJob *j = p;
+    int64_t n = j->x->shape[0], s = t * j->chunk, len = n - s < j->chunk ? n - s : j->chunk;
+    AttrRun one = *j->r;
+    one.model = j->models[worker], one.nthreads = 1;
+    Tensor out;
+    if (forward_rows(&one, j->x, s, len, &out) != SN_OK) return SN_ERR;
+    int64_t k = out.shape[1];
+    int rc = attr_check_targets(j->targets, n, k); /* all at once: sample numbers as given */
+    float *d = rc == SN_OK ? malloc(sizeof(float) * (size_t)k) : NULL;
+    if (rc == SN_OK && !d) rc = sn_errorf("out of memory");
+    for (int64_t i = 0; rc == SN_OK && i < len; i++)
+        attr_output_grad(j->r->output, tensor_data(&out) + i * k, k, (int)j->targets[s + i], d, &j->scores[s + i]);
+    free(d);
+    tensor_release(&out);
+    return rc;
+}
+
 int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *scores) {
-    int64_t n = x->shape[0];
-    int64_t chunk = attr_chunk_rows(r, tensor_row_numel(x)); /* <= r->chunk */
-    for (int64_t s = 0; s < n; s += chunk) {
-        int64_t len = n - s < chunk ? n - s : chunk;
-        Tensor out;
-        if (forward_rows(r, x, s, len, &out) != SN_OK) return SN_ERR;
-        int64_t k = out.shape[1];
-        int rc = s == 0 ? attr_check_targets(targets, n, k) : SN_OK; /* all at once: sample numbers as given */
-        float *d = rc == SN_OK ? malloc(sizeof(float) * (size_t)k) : NULL;
-        if (rc == SN_OK && !d) rc = sn_errorf("out of memory");
-        for (int64_t i = 0; rc == SN_OK && i < len; i++)
-            attr_output_grad(r->output, tensor_data(&out) + i * k, k, (int)targets[s + i], d, &scores[s + i]);
-        free(d);
-        tensor_release(&out);
-        if (rc != SN_OK) return rc;
+    AttrRun one = *r;
+    one.nthreads = 1;
+    int64_t n = x->shape[0], chunk = attr_chunk_rows(&one, tensor_row_numel(x)), nchunks = (n + chunk - 1) / chunk;
+    int workers = r->nthreads < 1 ? 1 : r->nthreads > 64 ? 64 : r->nthreads;
+    if (workers > nchunks) workers = (int)nchunks;
+    Model *models[64] = {0};
+    int rc = SN_OK;
+    for (int w = 0; rc == SN_OK && w < workers; w++) {
+        models[w] = model_clone(r->model);
+        if (models[w]) models[w]->fold_relu_pool = 1;
+        else rc = sn_errorf("out of memory copying the model");
     }
-    return SN_OK;
+    ScoreJob job = {r, x, targets, scores, models, chunk};
+    if (rc == SN_OK) rc = parallel_for(workers, nchunks, score_task, &job);
+    for (int w = 0; w < workers; w++) model_free(models[w]);
+    return rc;
 }
 
 int attr_predict(const AttrRun *r, const Tensor *x, float *targets) {
