@@ -49,7 +49,10 @@ static inline void sincos_turn(float t, float *sn, float *cs) {
     *cs = bitsf(b ^ (((q + 1u) & 2u) << 30)); /* quadrants 1, 2: -cos */
 }
 
-void attr_normal(float *out, int64_t n, uint64_t seed, uint64_t stream) {
+/* An AVX2 copy where the CPU has it: the same IEEE operations on wider
+ * vectors (no contraction in ISO C mode, sqrtf exact), so the same bits. */
+__attribute__((target_clones("avx2", "default"))) void attr_normal(float *out, int64_t n, uint64_t seed,
+                                                                    uint64_t stream) {
     for (int64_t b0 = 0; b0 * 4 < n; b0 += RNG_LANES) {
         uint32_t w[4][RNG_LANES];
         rng_blocks(seed, stream, (uint64_t)b0, w);
