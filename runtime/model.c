@@ -295,6 +295,8 @@ int model_forward(Model *m, const Tensor *x, Tensor *out, int nthreads) {
 int model_forward_from(Model *m, int node, const Tensor *z, Tensor *out, int nthreads) {
     if (!m->finished) return sn_errorf("the model is not built yet");
     if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
+    if (is_folded(m, node)) /* its pool reads the node before it */
+        return sn_errorf("cannot start the forward at '%s': it is folded into its max-pool", m->nodes[node].name);
     for (int i = node + 1; i < m->nnodes; i++)
         for (int k = 0; k < m->nodes[i].ninputs; k++)
             if (m->nodes[i].inputs[k] < node)
@@ -325,6 +327,8 @@ int model_forward_from(Model *m, int node, const Tensor *z, Tensor *out, int nth
 static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rules, int want_param_grads,
                           Tensor *d_input, int stop, int nthreads) {
     if (!m->has_forward) return sn_errorf("backward before forward: run a forward pass first");
+    if (rules && m->fold_relu_pool) /* a rule may be attached to a ReLU that does not run */
+        return sn_errorf("backward rules need every layer: this model copy folds ReLUs into max-pools");
     Node *last = &m->nodes[m->nnodes - 1];
     if (!tensor_same_shape(d_out, &last->output)) {
         char a[160], b[160];
@@ -434,6 +438,8 @@ int model_backward(Model *m, const Tensor *d_out, const BackwardRule *rules, int
 
 int model_backward_to(Model *m, const Tensor *d_out, int node, int nthreads) {
     if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
+    if (is_folded(m, node)) /* it gets no gradient of its own */
+        return sn_errorf("cannot stop the backward at '%s': it is folded into its max-pool", m->nodes[node].name);
     return backward_nodes(m, d_out, NULL, 0, NULL, node, nthreads);
 }
 

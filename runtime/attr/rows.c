@@ -172,7 +172,8 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
      * more than the caller's rows per pass (r->chunk) */
     int direct = workers == 1 || ps <= chunk || (ps <= 2 * chunk && ps <= r->chunk);
     if (direct && workers > 1) chunk = ps <= chunk ? chunk / ps * ps : ps;
-    int64_t cap = s->nrows < chunk ? s->nrows : chunk;
+    int64_t cap = s->nrows < chunk ? s->nrows : chunk, ntasks = (s->nrows + cap - 1) / cap;
+    if (workers > ntasks) workers = (int)ntasks;
     Shape hs;
     if (s->head >= 0) {
         if (!model_node_shape(r->model, s->head, &hs))
@@ -190,7 +191,7 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
         rc = models[w] ? rows_buffer(r, s, cap, &bufs[w]) : sn_errorf("out of memory copying the model");
     }
     ReplicaRun job = {r, s, targets, models, bufs, grad, score, 0, cap, gd, direct};
-    if (rc == SN_OK && direct) rc = parallel_for(workers, (s->nrows + cap - 1) / cap, replica_task, &job);
+    if (rc == SN_OK && direct) rc = parallel_for(workers, ntasks, replica_task, &job);
     for (int64_t r0 = 0; rc == SN_OK && !direct && r0 < s->nrows; r0 += workers * cap) {
         int64_t len = s->nrows - r0 < workers * cap ? s->nrows - r0 : workers * cap;
         int used = (int)((len + cap - 1) / cap);

@@ -60,12 +60,14 @@ void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample);
 
 /* Runs every row. targets[N] are the classes of the samples (checked against
  * the model's output: SN_ERR naming the first bad one).
- * Threads: a chunk's layers are split over r->nthreads, or, for rowwise
- * rows without rules, each thread fills its own chunk and runs whole passes
- * on its own copy of the model (one thread start per round of chunks
- * instead of one per layer call, each thread's activations in its own
- * cache); the round's gradients are then consumed at once on the calling
- * thread, in row order, so the results are the same bits either way. */
+ * Threads: rowwise rows without rules run on private copies of the model,
+ * one per worker (with fold_relu_pool, model.h): each worker fills, runs
+ * and consumes whole chunks of whole samples (one thread start per call
+ * instead of one per layer call, each worker's activations in its own
+ * cache), or, when a sample's rows exceed a chunk, rounds of one chunk per
+ * worker are consumed on the calling thread in row order. Other rows run
+ * on r->model, a chunk's layers split over r->nthreads. Every sample's rows
+ * are consumed in row order either way, so the results are the same bits. */
 int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s);
 
 /* Rows per pass actually used: at most r->chunk, fewer when that is faster.

@@ -169,9 +169,6 @@ int maxpool2d_forward(float *out, float *argmax, const float *x, const PoolGeom 
     return nn_parallel(nthreads, g->planes, grain_for(g->planes, nthreads), max_fwd, &j);
 }
 
-/* The 2x2 stride-2 case writing each window's four gradients (the winner
- * gets dy, the others 0; all 0 for argmax -1) instead of zeroing the plane
- * and scattering; cells outside every window (odd sizes) are zeroed. */
 #ifdef __SSE2__
 /* Windows ow..ow+3 of a row pair: each cell gets dy where it won, else +0
  * (and-masks: the bits of the scalar selects). */
@@ -190,6 +187,9 @@ static inline void max_bwd_2x2_sse(float *r0, float *r1, const float *dy, const 
 }
 #endif
 
+/* The 2x2 stride-2 case writing each window's four gradients (the winner
+ * gets dy, the others 0; all 0 for argmax -1) instead of zeroing the plane
+ * and scattering; cells outside every window (odd sizes) are zeroed. */
 static void max_bwd_2x2_assign(const PoolGeom *g, float *restrict dx, const float *restrict dy,
                                const float *restrict am) {
     if (g->h != 2 * g->oh || g->w != 2 * g->ow) zero_plane(dx, (int64_t)g->h * g->w);

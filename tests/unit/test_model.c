@@ -304,6 +304,8 @@ TEST(model_backward_overwrites_stale_gradients) {
     tensor_release(&x);
 }
 
+static int has(const char *frag);
+
 /* A copy with fold_relu_pool (attr/rows.c's per-thread copies) gives the
  * unfolded model's outputs, input gradient, parameter gradients and head
  * output gradient bit for bit: 2x2 and general pools, windows all <= 0
@@ -324,6 +326,15 @@ static void check_folded(const char *json, int64_t c, int64_t hw, int64_t nout, 
     for (int k = 0; k < a.ngrads; k++) CHECK_MSG(nt_bitwise_equal(&a.grads[k], &b.grads[k]), "%s: grad %d", what, k);
     CHECK(model_backward_to(m, &g, 0, 1) == SN_OK && model_backward_to(f, &g, 0, 1) == SN_OK);
     CHECK_MSG(nt_bitwise_equal(&m->nodes[0].d_output, &f->nodes[0].d_output), "%s: head gradient", what);
+    /* node 1 is a folded ReLU: no pass starts or stops there, and rules are refused */
+    CHECK(model_forward_from(f, 1, &a.y, NULL, 1) != SN_OK);
+    CHECK(has("cannot start the forward at 'r1': it is folded into its max-pool"));
+    CHECK(model_backward_to(f, &g, 1, 1) != SN_OK);
+    CHECK(has("cannot stop the backward at 'r1': it is folded into its max-pool"));
+    BackwardRule rules[16] = {{0}};
+    Tensor dx;
+    CHECK(model_forward(f, &x, NULL, 1) == SN_OK && model_backward(f, &g, rules, 0, &dx, 1) != SN_OK);
+    CHECK(has("backward rules need every layer"));
     pass_release(&a), pass_release(&b);
     tensor_release(&x), tensor_release(&g);
     model_free(m), model_free(f);
@@ -348,8 +359,6 @@ TEST(model_folded_relu_pool_same_bits) {
                  "{'name':'f','type':'flatten'},{'name':'l','type':'linear','config':{'in_features':100,'out_features':4}}]}",
                  2, 10, 4, "conv output read by a folded pool and another pool; a ReLU with two consumers");
 }
-
-static int has(const char *frag);
 
 /* Starting the forward at a node's activation and stopping the backward at
  * a node's output give the numbers of the full passes, bit for bit. */
