@@ -51,8 +51,10 @@ static inline void sincos_turn(float t, float *sn, float *cs) {
 
 /* An AVX2 copy where the CPU has it: the same IEEE operations on wider
  * vectors (no contraction in ISO C mode, sqrtf exact), so the same bits. */
-__attribute__((target_clones("avx2", "default"))) void attr_normal(float *out, int64_t n, uint64_t seed,
-                                                                    uint64_t stream) {
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void attr_normal(float *out, int64_t n, uint64_t seed, uint64_t stream) {
     for (int64_t b0 = 0; b0 * 4 < n; b0 += RNG_LANES) {
         uint32_t w[4][RNG_LANES];
         rng_blocks(seed, stream, (uint64_t)b0, w);

@@ -146,7 +146,11 @@ static int phase_used(int q, int k, int d, int s) {
 /* The plane fills, grid copies and row additions around the GEMMs are plain
  * loops: an AVX2 copy of their functions (where the CPU has it) runs them 8
  * wide with the same operations, so the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__)
 #define WIDE_LOOPS __attribute__((target_clones("avx2", "default")))
+#else
+#define WIDE_LOOPS
+#endif
 
 /* Channels [c0, c0+cg) of one sample x[C, H, W] as phase planes [cg, sh*sw, hq, wq]. */
 WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg, const Conv2dGeom *g, const Planes *p) {
