@@ -132,10 +132,9 @@ static int rows_fill(const AttrRows *s, int64_t r0, int64_t len, Tensor *in, int
  * model copy and consumes it. A sample's rows are then all consumed in row
  * order by one thread, so every per-sample sum is the one a single thread
  * makes; one thread start per call, nothing serial between chunks.
- * Otherwise (several workers, samples of more rows than two chunks, as IG
- * on ResNet8's 1.7 MB rows), rounds: one chunk per worker, the gradients
- * copied into the round's buffers and consumed on the calling thread in row
- * order. */
+ * Otherwise (several workers, samples of more rows than a pass may hold),
+ * rounds: one chunk per worker, the gradients copied into the round's
+ * buffers and consumed on the calling thread in row order. */
 typedef struct {
     const AttrRun *r;
     const AttrRows *s;
@@ -168,9 +167,11 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
     AttrRun one = *r;
     one.nthreads = 1;
     int64_t chunk = attr_chunk_rows(&one, s->row_numel), ps = s->per_sample, gd = s->row_numel;
-    /* a sample's rows may make a pass up to twice the cache-sized one, not
-     * more than the caller's rows per pass (r->chunk) */
-    int direct = workers == 1 || ps <= chunk || (ps <= 2 * chunk && ps <= r->chunk);
+    /* A sample's rows may make a pass of up to 16 cache-sized ones (64 MB
+     * of activations per worker), not more than the caller's rows per pass
+     * (r->chunk): IG-32 on ResNet8 (1.7 MB rows, 4-row passes) ran 20-25%
+     * faster at 2 threads this way than in rounds of one 4-row chunk per worker. */
+    int direct = workers == 1 || ps <= chunk || (ps <= 16 * chunk && ps <= r->chunk);
     if (direct && workers > 1) chunk = ps <= chunk ? chunk / ps * ps : ps;
     int64_t cap = s->nrows < chunk ? s->nrows : chunk, ntasks = (s->nrows + cap - 1) / cap;
     if (workers > ntasks) workers = (int)ntasks;
