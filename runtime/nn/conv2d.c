@@ -152,7 +152,10 @@ static int phase_used(int q, int k, int d, int s) {
 #define WIDE_LOOPS
 #endif
 
-/* Channels [c0, c0+cg) of one sample x[C, H, W] as phase planes [cg, sh*sw, hq, wq]. */
+/* Channels [c0, c0+cg) of one sample x[C, H, W] into phase planes [cg,
+ * sh*sw, hq, wq] whose padding cells are zero already: they depend only on
+ * the geometry and no sample writes them, so zeroing the scratch once per
+ * call (run_forward) serves every sample, and only the input is copied. */
 WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg, const Conv2dGeom *g, const Planes *p) {
     for (int c = 0; c < cg; c++) {
         const float *src = x + (int64_t)(c0 + c) * g->h * g->w;
@@ -167,17 +170,12 @@ WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg, c
                 for (int y = 0; y < p->hq; y++) {
                     float *row = pl + (int64_t)y * p->wq;
                     int yi = y * g->sh + qr - g->ph;
-                    if (yi < 0 || yi >= g->h || xlo == xhi) {
-                        zero_run(row, p->wq);
-                        continue;
-                    }
+                    if (yi < 0 || yi >= g->h || xlo == xhi) continue;
                     const float *s = src + (int64_t)yi * g->w + (xlo * g->sw + qc - g->pw);
-                    zero_run(row, xlo);
                     if (g->sw == 1)
                         copy_run(row + xlo, s, xhi - xlo);
                     else
                         for (int i = 0; i < xhi - xlo; i++) row[xlo + i] = s[(int64_t)i * g->sw];
-                    zero_run(row + xhi, p->wq - xhi);
                 }
             }
     }
@@ -275,7 +273,10 @@ static int run_forward(float *out, const float *x, const float *w, const float *
     plane_offsets(boff, g, &j.p);
     j.boff = boff;
     j.stride = nn_scratch_stride(forward_floats(g, &j.p));
-    j.scratch = nn_scratch_alloc(nn_workers(nthreads, g->n, grain), forward_floats(g, &j.p));
+    const int workers = nn_workers(nthreads, g->n, grain);
+    j.scratch = nn_scratch_alloc(workers, forward_floats(g, &j.p));
+    /* zero once: each worker's planes then keep their padding cells at zero */
+    if (j.scratch) memset(j.scratch, 0, sizeof(float) * (size_t)(workers * j.stride));
     int rc = j.scratch ? nn_parallel(nthreads, g->n, grain, forward_range, &j) : SN_ERR;
     nn_scratch_free(j.scratch);
     free(boff);
