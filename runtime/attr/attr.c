@@ -51,7 +51,11 @@ int attr_logits(const AttrRun *r, const Tensor *x, Tensor *logits) {
 }
 
 int attr_check_targets(const float *targets, int64_t n, int64_t nclasses) {
-    for (int64_t i = 0; i < n; i++) {
+    return attr_check_target_range(targets, 0, n, nclasses);
+}
+
+int attr_check_target_range(const float *targets, int64_t first, int64_t count, int64_t nclasses) {
+    for (int64_t i = first; i < first + count; i++) {
         float t = targets[i];
         if (!(t >= 0 && t < (float)nclasses) || t != floorf(t))
             return sn_errorf("target %g (sample %lld) out of range for %lld classes (targets are 0-based)", (double)t,
@@ -102,7 +106,7 @@ static int score_task(void *p, int64_t t, int worker) {
     Tensor out;
     if (forward_rows(&one, j->x, s, len, &out) != SN_OK) return SN_ERR;
     int64_t k = out.shape[1];
-    int rc = attr_check_targets(j->targets, n, k); /* all at once: sample numbers as given */
+    int rc = attr_check_target_range(j->targets, s, len, k); /* the lowest failing chunk names the first */
     float *d = rc == SN_OK ? malloc(sizeof(float) * (size_t)k) : NULL;
     if (rc == SN_OK && !d) rc = sn_errorf("out of memory");
     for (int64_t i = 0; rc == SN_OK && i < len; i++)

@@ -58,6 +58,9 @@ void attr_output_grad(AttrOutput o, const float *logits, int64_t k, int target, 
 /* Checks 0 <= targets[i] < nclasses and integral: SN_ERR naming the first
  * bad one ("target 12 (sample 3) out of range for 10 classes"). */
 int attr_check_targets(const float *targets, int64_t n, int64_t nclasses);
+/* The same for samples [first, first+count) only (numbered as in targets):
+ * what a task of rows checks, so that N tasks cost O(N), not O(N^2). */
+int attr_check_target_range(const float *targets, int64_t first, int64_t count, int64_t nclasses);
 
 /* ---- post-processing ------------------------------------------------- */
 

@@ -79,8 +79,13 @@ static int rows_pass(Model *m, const AttrRun *r, const AttrRows *s, const float 
                          tensor_shape_str(&p->out, t, sizeof t));
     }
     int64_t k = rc == SN_OK ? p->out.shape[1] : 0;
-    if (rc == SN_OK && check_targets) /* every target, before work is wasted on a bad one */
+    /* every target before work is wasted on a bad one (one pass), or, on
+     * replicas, the pass's own (the lowest failing chunk names the first) */
+    if (rc == SN_OK && check_targets)
         rc = attr_check_targets(targets, s->nrows / s->per_sample, k);
+    else if (rc == SN_OK)
+        rc = attr_check_target_range(targets, r0 / s->per_sample, (r0 + len - 1) / s->per_sample - r0 / s->per_sample + 1,
+                                     k);
     if (rc == SN_OK) rc = tensor_init_like(&p->d_out, &p->out);
     for (int64_t i = 0; rc == SN_OK && i < len; i++) {
         int t = (int)targets[(r0 + i) / s->per_sample];
@@ -155,7 +160,7 @@ static int replica_task(void *ctx, int64_t t, int worker) {
     RowsPass p = {.score = j->score + w * j->cap};
     int rc = tensor_narrow(&in, &j->bufs[w], 0, len);
     if (rc == SN_OK) rc = rows_fill(s, a, len, &in, 1);
-    if (rc == SN_OK) rc = rows_pass(j->models[w], j->r, s, j->targets, a, len, &in, 1, 1, &p);
+    if (rc == SN_OK) rc = rows_pass(j->models[w], j->r, s, j->targets, a, len, &in, 0, 1, &p);
     if (rc == SN_OK && j->direct) rc = s->consume(s->ctx, a, len, p.grad, p.score, 1);
     else if (rc == SN_OK) memcpy(j->grad + w * j->cap * j->gd, p.grad, sizeof(float) * (size_t)(len * j->gd));
     rows_pass_release(&p);

@@ -354,6 +354,14 @@ T.case("bad input", function()
   T.errors(function() attr.gradcam(lenet, xs, 1, {upsample = 1}) end, "option 'upsample'")
   T.errors(function() attr.integrated_gradients(lenet, xs, 10) end, "target 10 (sample 1) out of range for 10 classes")
   T.errors(function() attr.smoothgrad(lenet, xs, {1, 12}) end, "target 12 (sample 2) out of range")
+  -- passes of one sample each, on every thread: the first bad sample is named
+  local x6 = data.fashion_mnist{n = 6}
+  for f, o in pairs{integrated_gradients = {steps = 4}, gradient = {}, smoothgrad = {n = 4}} do
+    o.batch_size = 4
+    T.errors(function() attr[f](lenet, x6, {1, 2, 3, 11, 4, 12}, o) end, "target 11 (sample 4) out of range for 10 classes")
+  end
+  T.errors(function() metric.infidelity(lenet, x6, {1, 2, 3, 11, 4, 12}, x6, {batch_size = 1}) end,
+    "target 11 (sample 4) out of range")
   T.errors(function() attr.gradcam(lenet, xs, 10) end, "out of range")
   T.errors(function() attr.gradient_shap(lenet, xs, 11) end, "out of range")
   T.errors(function() attr.integrated_gradients(lenet, xs, 1, {steps = 0}) end, "option 'steps'", "positive")
