@@ -64,8 +64,9 @@ void attr_rows_init(AttrRows *s, const Tensor *x, int64_t per_sample);
  * one per worker (with fold_relu_pool, model.h): each worker fills, runs
  * and consumes whole chunks of whole samples (one thread start per call
  * instead of one per layer call, each worker's activations in its own
- * cache), or, when a sample's rows exceed a chunk, rounds of one chunk per
- * worker are consumed on the calling thread in row order. Other rows run
+ * cache), or, when a sample's rows exceed what one pass may hold (16
+ * cache-sized chunks, or r->chunk rows), rounds of one chunk per worker are
+ * consumed on the calling thread in row order. Other rows run
  * on r->model, a chunk's layers split over r->nthreads. Every sample's rows
  * are consumed in row order either way, so the results are the same bits. */
 int attr_rows_run(const AttrRun *r, const float *targets, const AttrRows *s);
