@@ -2,8 +2,11 @@
  * A Tensor is always contiguous (row-major): a view shares storage and
  * differs only in offset and shape, which covers reshape and batch slicing.
  * Class labels are float32 too (exact for integers below 2^24), so every
- * kernel and file speaks one dtype. Storage references are taken and dropped
- * on the calling (main) thread only; workers read and write data, never refs.
+ * kernel and file speaks one dtype. Refcounts are not atomic: a storage's
+ * references are taken and dropped by one thread only. Workers read and
+ * write shared data but never its references; a worker may hold references
+ * only to storages no other thread touches (its own buffers and model copy,
+ * as in attr/rows.c and attr_scores).
  * A Tensor is a value: whoever holds one owns one storage reference and calls
  * tensor_release() exactly once. */
 #ifndef SANITY_TENSOR_H

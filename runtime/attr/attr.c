@@ -88,23 +88,29 @@ void attr_output_grad(AttrOutput o, const float *logits, int64_t k, int target, 
  * chunks (forward only): the ReLUs that feed max-pools fold into them
  * (model.h), a worker's activations stay in its own cache, and there is one
  * thread start per call instead of one per layer and chunk. Each score is
- * its row's alone, so nothing depends on which worker ran it. */
+ * its row's alone, so nothing depends on which worker ran it. A worker
+ * copies its rows into its own buffer: the model keeps a reference to its
+ * input, and storage references must not be shared across threads
+ * (tensor.h). */
 typedef struct {
     const AttrRun *r;
     const Tensor *x;
     const float *targets;
     float *scores;
     Model **models;
+    Tensor *bufs; /* per worker: [chunk, row shape] */
     int64_t chunk;
 } ScoreJob;
 
 static int score_task(void *p, int64_t t, int worker) {
     const ScoreJob *j = p;
-    int64_t n = j->x->shape[0], s = t * j->chunk, len = n - s < j->chunk ? n - s : j->chunk;
+    int64_t n = j->x->shape[0], s = t * j->chunk, len = n - s < j->chunk ? n - s : j->chunk,
+            row = tensor_row_numel(j->x);
     AttrRun one = *j->r;
     one.model = j->models[worker], one.nthreads = 1;
+    memcpy(tensor_data(&j->bufs[worker]), tensor_data(j->x) + s * row, sizeof(float) * (size_t)(len * row));
     Tensor out;
-    if (forward_rows(&one, j->x, s, len, &out) != SN_OK) return SN_ERR;
+    if (forward_rows(&one, &j->bufs[worker], 0, len, &out) != SN_OK) return SN_ERR;
     int64_t k = out.shape[1];
     int rc = attr_check_target_range(j->targets, s, len, k); /* the lowest failing chunk names the first */
     float *d = rc == SN_OK ? malloc(sizeof(float) * (size_t)k) : NULL;
@@ -119,19 +125,28 @@ static int score_task(void *p, int64_t t, int worker) {
 int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *scores) {
     AttrRun one = *r;
     one.nthreads = 1;
-    int64_t n = x->shape[0], chunk = attr_chunk_rows(&one, tensor_row_numel(x)), nchunks = (n + chunk - 1) / chunk;
+    int64_t n = x->shape[0], chunk = attr_chunk_rows(&one, tensor_row_numel(x));
+    if (chunk > n) chunk = n;
+    int64_t nchunks = (n + chunk - 1) / chunk, shape[TENSOR_MAX_DIMS];
     int workers = r->nthreads < 1 ? 1 : r->nthreads > 64 ? 64 : r->nthreads;
     if (workers > nchunks) workers = (int)nchunks;
+    memcpy(shape, x->shape, sizeof shape);
+    shape[0] = chunk;
     Model *models[64] = {0};
+    Tensor bufs[64] = {0};
     int rc = SN_OK;
     for (int w = 0; rc == SN_OK && w < workers; w++) {
         models[w] = model_clone(r->model);
         if (models[w]) models[w]->fold_relu_pool = 1;
         else rc = sn_errorf("out of memory copying the model");
+        if (rc == SN_OK) rc = tensor_init(&bufs[w], x->ndim, shape);
     }
-    ScoreJob job = {r, x, targets, scores, models, chunk};
+    ScoreJob job = {r, x, targets, scores, models, bufs, chunk};
     if (rc == SN_OK) rc = parallel_for(workers, nchunks, score_task, &job);
-    for (int w = 0; w < workers; w++) model_free(models[w]);
+    for (int w = 0; w < workers; w++) {
+        model_free(models[w]); /* drops its reference to bufs[w] first */
+        tensor_release(&bufs[w]);
+    }
     return rc;
 }
 
