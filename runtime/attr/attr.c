@@ -123,6 +123,7 @@ static int score_task(void *p, int64_t t, int worker) {
 }
 
 int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *scores) {
+    if (x->ndim < 1 || x->shape[0] < 1) return SN_OK; /* no rows, no scores */
     AttrRun one = *r;
     one.nthreads = 1;
     int64_t n = x->shape[0], chunk = attr_chunk_rows(&one, tensor_row_numel(x));
