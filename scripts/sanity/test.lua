@@ -102,4 +102,27 @@ function T.sanity(args, env)
   return status, out, err
 end
 
+-- Runs `sanity run ARGS --threads N --out FILE` for N = 1 and 2, each of
+-- which must succeed; returns the two files (in a T.tmpdir()).
+function T.thread_runs(args)
+  local d, out = T.tmpdir(), {}
+  for _, th in ipairs{1, 2} do
+    out[th] = string.format("%s/threads%d.h5", d, th)
+    local status, _, err = T.sanity(string.format("run %s --threads %d --out %s", args, th, out[th]))
+    T.eq(status, 0, err)
+  end
+  return out
+end
+
+-- The datasets `names` of T.thread_runs(args) are equal bit for bit and not
+-- all zeros.
+function T.same_across_threads(args, names)
+  local out = T.thread_runs(args)
+  for _, name in ipairs(names) do
+    local a, b = data.load_h5(out[1], name), data.load_h5(out[2], name)
+    T.ok(a:equal(b), name .. ": 1 vs 2 threads")
+    T.ok(a:abs():max() > 0, name .. " is not all zeros")
+  end
+end
+
 return T

@@ -312,13 +312,7 @@ end)
 -- the bits of one thread.
 T.case("determinism: --threads 1 and 2 give identical maps", function()
   for _, bs in ipairs{4, 14} do
-    local out = {}
-    for _, th in ipairs{1, 2} do
-      out[th] = os.tmpname() .. ".h5"
-      local status, _, err = T.sanity(string.format(
-        "run %s/tests/lua/helpers/attr_maps.lua --threads %d --out %s batch_size=%d --quiet", root, th, out[th], bs))
-      T.eq(status, 0, err)
-    end
+    local out = T.thread_runs(string.format("%s/tests/lua/helpers/attr_maps.lua batch_size=%d --quiet", root, bs))
     local names = results.list(out[1])
     T.ok(#names >= 18, "maps written")
     for _, n in ipairs(names) do
@@ -326,7 +320,6 @@ T.case("determinism: --threads 1 and 2 give identical maps", function()
         T.ok(results.read(out[1], n):equal(results.read(out[2], n)), n .. " bitwise, batch_size " .. bs)
       end
     end
-    for _, p in pairs(out) do os.remove(p) end
   end
 end)
 

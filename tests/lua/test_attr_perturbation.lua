@@ -279,19 +279,8 @@ T.case("results do not depend on batch_size", function()
 end)
 
 T.case("results do not depend on the thread count", function()
-  local out = {}
-  for _, th in ipairs{1, 2} do
-    out[th] = os.tmpname() .. ".h5"
-    local status, _, err = T.sanity(string.format("run %s/tests/lua/helpers/perturb_maps.lua --quiet --threads %d --seed 9 --out %s",
-      root, th, out[th]))
-    T.eq(status, 0, err)
-  end
-  for _, name in ipairs{"segments", "occlusion", "ablation", "lime", "kernel_shap", "rise"} do
-    local a, b = data.load_h5(out[1], name), data.load_h5(out[2], name)
-    T.ok(a:equal(b), name .. ": 1 vs 2 threads")
-    T.ok(a:abs():max() > 0, name .. " is not all zeros")
-  end
-  for _, f in ipairs(out) do os.remove(f) end
+  T.same_across_threads(root .. "/tests/lua/helpers/perturb_maps.lua --quiet --seed 9",
+    {"segments", "occlusion", "ablation", "lime", "kernel_shap", "rise"})
 end)
 
 T.case("a singular regression is regularized with a warning, never NaN", function()

@@ -282,20 +282,8 @@ T.case("all-zero maps: defined results, no NaN", function()
 end)
 
 T.case("forward-heavy metrics: --threads 1 and 2 give identical files", function()
-  local root, out = os.getenv("SANITY_ROOT") or ".", {}
-  for _, th in ipairs{1, 2} do
-    out[th] = os.tmpname() .. ".h5"
-    local status, _, err = T.sanity(string.format("run %s/tests/lua/helpers/faith_maps.lua --quiet --threads %d --out %s",
-      root, th, out[th]))
-    T.eq(status, 0, err)
-  end
-  for _, name in ipairs{"infidelity", "infidelity_square", "pixel_flipping", "faithfulness_correlation", "sufficiency",
-                        "sensitivity_max"} do
-    local a, b = data.load_h5(out[1], name), data.load_h5(out[2], name)
-    T.ok(a:equal(b), name .. ": 1 vs 2 threads")
-    T.ok(a:abs():max() > 0, name .. " is not all zeros")
-  end
-  for _, f in ipairs(out) do os.remove(f) end
+  T.same_across_threads((os.getenv("SANITY_ROOT") or ".") .. "/tests/lua/helpers/faith_maps.lua --quiet",
+    {"infidelity", "infidelity_square", "pixel_flipping", "faithfulness_correlation", "sufficiency", "sensitivity_max"})
 end)
 
 T.case("bad input", function()
