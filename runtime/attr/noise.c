@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/layer.h"
 #include "rng.h"
 
 static inline float unit(uint32_t w) { return ((float)(w >> 8) + 0.5f) * (1.0f / 16777216.0f); }
@@ -49,12 +50,8 @@ static inline void sincos_turn(float t, float *sn, float *cs) {
     *cs = bitsf(b ^ (((q + 1u) & 2u) << 30)); /* quadrants 1, 2: -cos */
 }
 
-/* An AVX2 copy where the CPU has it: the same IEEE operations on wider
- * vectors (no contraction in ISO C mode, sqrtf exact), so the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-void attr_normal(float *out, int64_t n, uint64_t seed, uint64_t stream) {
+/* With an AVX2 copy (sqrtf is exact, so it gives the same bits). */
+NN_WIDE_LOOPS void attr_normal(float *out, int64_t n, uint64_t seed, uint64_t stream) {
     for (int64_t b0 = 0; b0 * 4 < n; b0 += RNG_LANES) {
         uint32_t w[4][RNG_LANES];
         rng_blocks(seed, stream, (uint64_t)b0, w);

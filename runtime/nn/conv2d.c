@@ -144,19 +144,13 @@ static int phase_used(int q, int k, int d, int s) {
 }
 
 /* The plane fills, grid copies and row additions around the GEMMs are plain
- * loops: an AVX2 copy of their functions (where the CPU has it) runs them 8
- * wide with the same operations, so the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WIDE_LOOPS __attribute__((target_clones("avx2", "default")))
-#else
-#define WIDE_LOOPS
-#endif
+ * loops, so their functions are NN_WIDE_LOOPS (nn/layer.h). */
 
 /* Channels [c0, c0+cg) of one sample x[C, H, W] into phase planes [cg,
  * sh*sw, hq, wq] whose padding cells are zero already: they depend only on
  * the geometry and no sample writes them, so zeroing the scratch once per
  * call (run_forward) serves every sample, and only the input is copied. */
-WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg, const Conv2dGeom *g, const Planes *p) {
+NN_WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg, const Conv2dGeom *g, const Planes *p) {
     for (int c = 0; c < cg; c++) {
         const float *src = x + (int64_t)(c0 + c) * g->h * g->w;
         for (int qr = 0; qr < g->sh; qr++)
@@ -211,7 +205,7 @@ static int64_t forward_floats(const Conv2dGeom *g, const Planes *p) {
     return nn_scratch_stride((int64_t)(g->c / g->groups) * p->chan) + (int64_t)(g->oc / g->groups) * p->n;
 }
 
-WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
+NN_WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int worker) {
     ConvJob *j = ctx;
     const Conv2dGeom *g = j->g;
     const Planes *p = &j->p;
@@ -356,7 +350,7 @@ static void add_run(float *restrict d, const float *restrict c, int64_t n) {
     for (int64_t q = 0; q < n; q++) d[q] += c[q];
 }
 
-WIDE_LOOPS static int backward_grid_range(void *ctx, int64_t b, int64_t e, int worker) {
+NN_WIDE_LOOPS static int backward_grid_range(void *ctx, int64_t b, int64_t e, int worker) {
     ConvJob *j = ctx;
     const Conv2dGeom *g = j->g;
     const Planes *p = &j->p;

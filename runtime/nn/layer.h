@@ -215,6 +215,17 @@ int shape_equal(const Shape *a, const Shape *b);
  * always zeroed). Views handed out earlier therefore never change. */
 int nn_ensure(Tensor *t, const Shape *s, int zero);
 
+/* ---- wide loops ----
+ * A function marked NN_WIDE_LOOPS also gets an AVX2 copy, chosen at load
+ * time where the CPU has it (GCC target_clones on x86-64): plain loops run 8
+ * wide with the same IEEE operations in the same order (ISO C mode: no
+ * contraction into FMAs), so both copies give the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NN_WIDE_LOOPS __attribute__((target_clones("avx2", "default")))
+#else
+#define NN_WIDE_LOOPS
+#endif
+
 /* ---- parallel loops for kernels ---- */
 /* fn(ctx, begin, end, worker) over [0, n) in ranges of `grain` items, on up
  * to nthreads threads; `worker` < nn_workers(nthreads, n, grain) indexes
