@@ -64,7 +64,7 @@ typedef struct Model {
      * then reads the ReLU's input and passes gradients straight back to it
      * (same bits: relu(max) and its argmax are those of max(relu)); the
      * ReLU's activation and gradient are not kept. For private copies whose
-     * passes nobody inspects (the attribution row engine's); 0 otherwise. */
+     * passes nobody inspects (attr_worker_models); 0 otherwise. */
     int fold_relu_pool;
 } Model;
 

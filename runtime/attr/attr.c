@@ -135,20 +135,32 @@ int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *
     shape[0] = chunk;
     Model *models[64] = {0};
     Tensor bufs[64] = {0};
-    int rc = SN_OK;
-    for (int w = 0; rc == SN_OK && w < workers; w++) {
-        models[w] = model_clone(r->model);
-        if (models[w]) models[w]->fold_relu_pool = 1;
-        else rc = sn_errorf("out of memory copying the model");
-        if (rc == SN_OK) rc = tensor_init(&bufs[w], x->ndim, shape);
-    }
+    int rc = attr_worker_models(r->model, workers, models);
+    for (int w = 0; rc == SN_OK && w < workers; w++) rc = tensor_init(&bufs[w], x->ndim, shape);
     ScoreJob job = {r, x, targets, scores, models, bufs, chunk};
     if (rc == SN_OK) rc = parallel_for(workers, nchunks, score_task, &job);
-    for (int w = 0; w < workers; w++) {
-        model_free(models[w]); /* drops its reference to bufs[w] first */
-        tensor_release(&bufs[w]);
-    }
+    attr_free_worker_models(models, workers); /* drops their references to bufs first */
+    for (int w = 0; w < workers; w++) tensor_release(&bufs[w]);
     return rc;
+}
+
+int attr_worker_models(const Model *m, int n, Model **out) {
+    for (int w = 0; w < n; w++) {
+        out[w] = model_clone(m);
+        if (!out[w]) {
+            attr_free_worker_models(out, w);
+            return sn_errorf("out of memory copying the model");
+        }
+        out[w]->fold_relu_pool = 1;
+    }
+    return SN_OK;
+}
+
+void attr_free_worker_models(Model **models, int n) {
+    for (int w = 0; w < n; w++) {
+        model_free(models[w]);
+        models[w] = NULL;
+    }
 }
 
 int attr_predict(const AttrRun *r, const Tensor *x, float *targets) {

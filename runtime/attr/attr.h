@@ -62,6 +62,13 @@ int attr_check_targets(const float *targets, int64_t n, int64_t nclasses);
  * what a task of rows checks, so that N tasks cost O(N), not O(N^2). */
 int attr_check_target_range(const float *targets, int64_t first, int64_t count, int64_t nclasses);
 
+/* out[0..n) = private copies of m for n workers, with fold_relu_pool set
+ * (model.h): their passes are the engine's own, never inspected. SN_ERR
+ * (nothing left allocated) when out of memory. Free with
+ * attr_free_worker_models. */
+int attr_worker_models(const Model *m, int n, Model **out);
+void attr_free_worker_models(Model **models, int n);
+
 /* ---- post-processing ------------------------------------------------- */
 
 typedef enum { ATTR_REDUCE_NONE, ATTR_REDUCE_SUM, ATTR_REDUCE_MEAN, ATTR_REDUCE_MAX, ATTR_REDUCE_MAX_ABS } AttrReduce;

@@ -191,11 +191,8 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
     float *score = malloc(sizeof(float) * (size_t)(workers * cap)),
           *grad = direct ? NULL : malloc(sizeof(float) * (size_t)(workers * cap * gd));
     int rc = score && (direct || grad) ? SN_OK : sn_errorf("out of memory");
-    for (int w = 0; rc == SN_OK && w < workers; w++) {
-        models[w] = model_clone(r->model);
-        if (models[w]) models[w]->fold_relu_pool = 1;
-        rc = models[w] ? rows_buffer(r, s, cap, &bufs[w]) : sn_errorf("out of memory copying the model");
-    }
+    if (rc == SN_OK) rc = attr_worker_models(r->model, workers, models);
+    for (int w = 0; rc == SN_OK && w < workers; w++) rc = rows_buffer(r, s, cap, &bufs[w]);
     ReplicaRun job = {r, s, targets, models, bufs, grad, score, 0, cap, gd, direct};
     if (rc == SN_OK && direct) rc = parallel_for(workers, ntasks, replica_task, &job);
     for (int64_t r0 = 0; rc == SN_OK && !direct && r0 < s->nrows; r0 += workers * cap) {
@@ -205,10 +202,8 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
         rc = parallel_for(used, used, replica_task, &job);
         if (rc == SN_OK) rc = s->consume(s->ctx, r0, len, grad, score, r->nthreads);
     }
-    for (int w = 0; w < workers; w++) {
-        tensor_release(&bufs[w]);
-        if (models[w]) model_free(models[w]);
-    }
+    attr_free_worker_models(models, workers);
+    for (int w = 0; w < workers; w++) tensor_release(&bufs[w]);
     free(score), free(grad);
     return rc;
 }
