@@ -233,33 +233,93 @@ static int is_folded(const Model *m, int i) {
     return 0;
 }
 
-/* Where input k of node i comes from: a node, or MODEL_INPUT; past a folded ReLU. */
-static int source_of(const Model *m, int i, int k) {
-    int r = folded_relu(m, i);
-    return r >= 0 ? m->nodes[r].inputs[0] : m->nodes[i].inputs[k];
+/* The only consumer of node i (through a single input), or -1: none,
+ * several, or node i is the model's output. */
+static int sole_consumer(const Model *m, int i) {
+    if (i == MODEL_INPUT || i == m->nnodes - 1) return -1;
+    int c = -1;
+    for (int j = i + 1; j < m->nnodes; j++)
+        for (int k = 0; k < m->nodes[j].ninputs; k++)
+            if (m->nodes[j].inputs[k] == i) {
+                if (c >= 0) return -1;
+                c = j;
+            }
+    return c >= 0 && m->nodes[c].ninputs == 1 ? c : -1;
 }
 
-static const Tensor *input_of(const Model *m, int i, int k) {
-    int src = source_of(m, i, k);
+/* The batch norm that is the only consumer of conv node c, or -1. */
+static int conv_bn_pair(const Model *m, int c) {
+    if (c == MODEL_INPUT || m->nodes[c].kind != LAYER_CONV2D) return -1;
+    int b = sole_consumer(m, c);
+    return b >= 0 && m->nodes[b].kind == LAYER_BATCHNORM2D && b != m->nnodes - 1 ? b : -1;
+}
+
+/* fold_conv_bn (model.h), for a forward in mode `training`: the batch norm
+ * conv node c runs inside it, or -1. */
+static int absorbed_bn(const Model *m, int c, int training) {
+    return m->fold_conv_bn && !training ? conv_bn_pair(m, c) : -1;
+}
+
+/* ... and the ReLU after that batch norm it runs too, or -1. */
+static int absorbed_relu(const Model *m, int c, int training) {
+    int b = absorbed_bn(m, c, training), r = b >= 0 ? sole_consumer(m, b) : -1;
+    if (r < 0 || m->nodes[r].kind != LAYER_RELU || r == m->nnodes - 1) return -1;
+    int p = sole_consumer(m, r);
+    return p >= 0 && folded_relu(m, p) == r ? -1 : r; /* a max-pool takes it */
+}
+
+/* Whether node i (a batch norm or ReLU) runs inside a conv. */
+static int is_absorbed(const Model *m, int i, int training) {
+    const Node *n = &m->nodes[i];
+    if (!m->fold_conv_bn || training || n->ninputs != 1 || n->inputs[0] == MODEL_INPUT) return 0;
+    if (n->kind == LAYER_BATCHNORM2D) return absorbed_bn(m, n->inputs[0], training) == i;
+    if (n->kind != LAYER_RELU) return 0;
+    const Node *b = &m->nodes[n->inputs[0]];
+    return b->kind == LAYER_BATCHNORM2D && b->inputs[0] != MODEL_INPUT && absorbed_relu(m, b->inputs[0], training) == i;
+}
+
+int model_conv_absorbs_bn(const Model *m, int node) {
+    return node >= 0 && node < m->nnodes && conv_bn_pair(m, node) >= 0;
+}
+
+/* Where input k of node i comes from: a node, or MODEL_INPUT; past a folded
+ * ReLU and nodes absorbed into a conv. */
+static int source_of(const Model *m, int i, int k, int training) {
+    int r = folded_relu(m, i);
+    int src = r >= 0 ? m->nodes[r].inputs[0] : m->nodes[i].inputs[k];
+    while (src != MODEL_INPUT && is_absorbed(m, src, training)) src = m->nodes[src].inputs[0];
+    return src;
+}
+
+static const Tensor *input_of(const Model *m, int i, int k, int training) {
+    int src = source_of(m, i, k, training);
     return src == MODEL_INPUT ? &m->input : &m->nodes[src].output;
+}
+
+/* What a conv node runs of the nodes after it (LayerRun). */
+static void set_absorbed(const Model *m, int i, int training, LayerRun *run) {
+    int b = absorbed_bn(m, i, training);
+    run->post_bn = b >= 0 ? &m->nodes[b] : NULL;
+    run->post_relu = absorbed_relu(m, i, training) >= 0;
 }
 
 /* Runs nodes [first, nnodes) on what their inputs hold; model_forward and
  * model_forward_from set those up. */
 static int forward_nodes(Model *m, int first, Tensor *out, int nthreads) {
-    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0, 0};
+    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0};
     for (int i = first; i < m->nnodes; i++) {
         Node *n = &m->nodes[i];
         const LayerOps *ops = ops_of(n);
         const Tensor *in[NODE_MAX_INPUTS];
         Shape ins[NODE_MAX_INPUTS], os;
-        if (is_folded(m, i)) {
+        if (is_folded(m, i) || is_absorbed(m, i, m->training)) {
             tensor_release(&n->output);
             continue;
         }
         run.relu_input = folded_relu(m, i) >= 0;
+        set_absorbed(m, i, m->training, &run);
         for (int k = 0; k < n->ninputs; k++) {
-            in[k] = input_of(m, i, k);
+            in[k] = input_of(m, i, k, m->training);
             ins[k] = shape_of(in[k]);
         }
         if (ops->out_shape(&n->cfg, ins, &os) != SN_OK) return node_error(n);
@@ -297,6 +357,9 @@ int model_forward_from(Model *m, int node, const Tensor *z, Tensor *out, int nth
     if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
     if (is_folded(m, node)) /* its pool reads the node before it */
         return sn_errorf("cannot start the forward at '%s': it is folded into its max-pool", m->nodes[node].name);
+    if (is_absorbed(m, node, m->training) || absorbed_bn(m, node, m->training) >= 0)
+        return sn_errorf("cannot start the forward at '%s': this model copy runs it together with its conv",
+                         m->nodes[node].name);
     for (int i = node + 1; i < m->nnodes; i++)
         for (int k = 0; k < m->nodes[i].ninputs; k++)
             if (m->nodes[i].inputs[k] < node)
@@ -329,6 +392,9 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
     if (!m->has_forward) return sn_errorf("backward before forward: run a forward pass first");
     if (rules && m->fold_relu_pool) /* a rule may be attached to a ReLU that does not run */
         return sn_errorf("backward rules need every layer: this model copy folds ReLUs into max-pools");
+    if ((rules || want_param_grads) && m->fold_conv_bn && !m->fwd_training)
+        return sn_errorf("backward rules and parameter gradients need every layer: this model copy runs batch "
+                         "norms inside convs");
     Node *last = &m->nodes[m->nnodes - 1];
     if (!tensor_same_shape(d_out, &last->output)) {
         char a[160], b[160];
@@ -349,10 +415,10 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
             need[i] = i == stop;
             continue;
         }
-        if (is_folded(m, i)) continue; /* its pool passes gradients past it */
+        if (is_folded(m, i) || is_absorbed(m, i, m->fwd_training)) continue; /* run by their pool or conv */
         need[i] = want_param_grads && n->nparams > 0 && !rule;
         for (int k = 0; k < n->ninputs && !need[i]; k++) {
-            int src = source_of(m, i, k);
+            int src = source_of(m, i, k, m->fwd_training);
             need[i] = src == MODEL_INPUT ? d_input != NULL : need[src];
         }
     }
@@ -368,7 +434,7 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
     }
     memcpy(tensor_data(&last->d_output), tensor_data(d_out), sizeof(float) * (size_t)tensor_numel(d_out));
     have[nn - 1] = 1;
-    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0, 0};
+    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0};
     for (int i = nn - 1; i > stop && rc == SN_OK; i--) {
         Node *n = &m->nodes[i];
         if (!need[i] || !have[i]) continue;
@@ -378,9 +444,10 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
         Tensor *din[NODE_MAX_INPUTS] = {NULL, NULL};
         Tensor *target[NODE_MAX_INPUTS] = {NULL, NULL};
         run.fresh = 0;
+        set_absorbed(m, i, m->fwd_training, &run);
         for (int k = 0; k < n->ninputs && rc == SN_OK; k++) {
-            int src = source_of(m, i, k);
-            in[k] = input_of(m, i, k);
+            int src = source_of(m, i, k, m->fwd_training);
+            in[k] = input_of(m, i, k, m->fwd_training);
             int wants = src == MODEL_INPUT ? d_input != NULL : need[src];
             if (!wants && !rule) continue;
             Shape is = shape_of(in[k]);
@@ -440,6 +507,9 @@ int model_backward_to(Model *m, const Tensor *d_out, int node, int nthreads) {
     if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
     if (is_folded(m, node)) /* it gets no gradient of its own */
         return sn_errorf("cannot stop the backward at '%s': it is folded into its max-pool", m->nodes[node].name);
+    if (is_absorbed(m, node, m->fwd_training) || absorbed_bn(m, node, m->fwd_training) >= 0)
+        return sn_errorf("cannot stop the backward at '%s': this model copy runs it together with its conv",
+                         m->nodes[node].name);
     return backward_nodes(m, d_out, NULL, 0, NULL, node, nthreads);
 }
 

@@ -66,6 +66,17 @@ typedef struct Model {
      * ReLU's activation and gradient are not kept. For private copies whose
      * passes nobody inspects (attr_worker_models); 0 otherwise. */
     int fold_relu_pool;
+    /* In eval mode, a batch norm whose input is a conv2d that feeds only it
+     * (and the ReLU after it, when that ReLU is the batch norm's only
+     * consumer and not folded into a max-pool) run inside the conv: its
+     * output copy applies x * scale + shift (and the ReLU), and its backward
+     * maps the incoming gradient back through them in one pass (same bits
+     * as the separate layers: the same operations on the same values). The
+     * conv's activation then holds the batch norm's (or ReLU's) output; the
+     * absorbed nodes keep no activation or gradient. Parameter gradients
+     * are refused (the batch norm's would be lost). For private copies,
+     * like fold_relu_pool. */
+    int fold_conv_bn;
 } Model;
 
 /* ---- building ---- */
@@ -173,6 +184,9 @@ int model_node_randomizable(const Model *m, int node);
 /* Per-sample output shape of node i if known (build-time shapes or the
  * last forward); 0 if unknown. */
 int model_node_shape(const Model *m, int node, Shape *s);
+/* Whether conv node i would run a batch norm inside it in eval mode if
+ * fold_conv_bn were set (then its activation is not the conv's own). */
+int model_conv_absorbs_bn(const Model *m, int node);
 /* A printable summary table (name, type, output shape, parameters, total);
  * malloc'd, NULL when out of memory. */
 char *model_summary(const Model *m);

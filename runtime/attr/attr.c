@@ -85,8 +85,8 @@ void attr_output_grad(AttrOutput o, const float *logits, int64_t k, int target, 
 }
 
 /* Scores run on private model copies, one per worker, each taking whole
- * chunks (forward only): the ReLUs that feed max-pools fold into them
- * (model.h), a worker's activations stay in its own cache, and there is one
+ * chunks (forward only): the ReLUs that feed max-pools fold into them and
+ * eval batch norms into their convs (model.h), a worker's activations stay in its own cache, and there is one
  * thread start per call instead of one per layer and chunk. Each score is
  * its row's alone, so nothing depends on which worker ran it. A worker
  * copies its rows into its own buffer: the model keeps a reference to its
@@ -135,7 +135,7 @@ int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *
     shape[0] = chunk;
     Model *models[64] = {0};
     Tensor bufs[64] = {0};
-    int rc = attr_worker_models(r->model, workers, models);
+    int rc = attr_worker_models(r->model, workers, -1, models);
     for (int w = 0; rc == SN_OK && w < workers; w++) rc = tensor_init(&bufs[w], x->ndim, shape);
     ScoreJob job = {r, x, targets, scores, models, bufs, chunk};
     if (rc == SN_OK) rc = parallel_for(workers, nchunks, score_task, &job);
@@ -144,7 +144,8 @@ int attr_scores(const AttrRun *r, const Tensor *x, const float *targets, float *
     return rc;
 }
 
-int attr_worker_models(const Model *m, int n, Model **out) {
+int attr_worker_models(const Model *m, int n, int head, Model **out) {
+    const int fold_bn = head < 0 || !model_conv_absorbs_bn(m, head);
     for (int w = 0; w < n; w++) {
         out[w] = model_clone(m);
         if (!out[w]) {
@@ -152,6 +153,7 @@ int attr_worker_models(const Model *m, int n, Model **out) {
             return sn_errorf("out of memory copying the model");
         }
         out[w]->fold_relu_pool = 1;
+        out[w]->fold_conv_bn = fold_bn;
     }
     return SN_OK;
 }

@@ -131,7 +131,9 @@ static int rows_fill(const AttrRows *s, int64_t r0, int64_t len, Tensor *in, int
 
 /* Per-thread replicas (rowwise rows): private model copies, which fold
  * each ReLU that feeds only a max-pool into it (model.h: fold_relu_pool; on
- * LeNet the two ReLUs' passes over the conv outputs and their gradients).
+ * LeNet the two ReLUs' passes over the conv outputs and their gradients)
+ * and eval batch norms (and their ReLUs) into convs (fold_conv_bn; on
+ * ResNet8 seven batch norms' and four ReLUs' passes each way).
  * When one worker runs, or a chunk can hold whole samples, every chunk is a
  * task: a worker takes the next one, fills it, runs the pass on its own
  * model copy and consumes it. A sample's rows are then all consumed in row
@@ -191,7 +193,7 @@ static int rows_run_replicas(const AttrRun *r, const float *targets, const AttrR
     float *score = malloc(sizeof(float) * (size_t)(workers * cap)),
           *grad = direct ? NULL : malloc(sizeof(float) * (size_t)(workers * cap * gd));
     int rc = score && (direct || grad) ? SN_OK : sn_errorf("out of memory");
-    if (rc == SN_OK) rc = attr_worker_models(r->model, workers, models);
+    if (rc == SN_OK) rc = attr_worker_models(r->model, workers, s->head, models);
     for (int w = 0; rc == SN_OK && w < workers; w++) rc = rows_buffer(r, s, cap, &bufs[w]);
     ReplicaRun job = {r, s, targets, models, bufs, grad, score, 0, cap, gd, direct};
     if (rc == SN_OK && direct) rc = parallel_for(workers, ntasks, replica_task, &job);

@@ -95,12 +95,25 @@ int batchnorm_forward_train(float *y, float *saved, float *running_mean, float *
     return nn_parallel(nthreads, c, 1, train_fwd, &j);
 }
 
+/* Eval mode as y = x * scale + shift; scale is also dx/dy. */
+static inline float eval_scale(float gamma, float running_var, float eps) {
+    float invstd = (float)(1.0 / sqrt((double)running_var + (double)eps));
+    return invstd * gamma;
+}
+
+void batchnorm_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
+                           const float *running_mean, const float *running_var, int c, float eps) {
+    for (int ch = 0; ch < c; ch++) {
+        scale[ch] = eval_scale(gamma[ch], running_var[ch], eps);
+        if (shift) shift[ch] = beta[ch] - running_mean[ch] * scale[ch];
+    }
+}
+
 static int eval_fwd(void *ctx, int64_t b, int64_t e, int worker) {
     (void)worker;
     BnJob *j = ctx;
     for (int64_t ch = b; ch < e; ch++) {
-        float invstd = (float)(1.0 / sqrt((double)j->crv[ch] + (double)j->eps));
-        float alpha = invstd * j->gamma[ch], beta = j->beta[ch] - j->crm[ch] * alpha;
+        float alpha = eval_scale(j->gamma[ch], j->crv[ch], j->eps), beta = j->beta[ch] - j->crm[ch] * alpha;
         for (int64_t i = 0; i < j->n; i++) {
             const float *x = AT(j->x, i, ch);
             float *y = AT(j->y, i, ch);
@@ -192,7 +205,7 @@ static int eval_bwd(void *ctx, int64_t b, int64_t e, int worker) {
             if (j->dbeta) j->dbeta[ch] += (float)sdy;
         }
         if (!j->dx) continue;
-        float k = invstd * j->gamma[ch];
+        float k = eval_scale(j->gamma[ch], j->crv[ch], j->eps);
         for (int64_t i = 0; i < j->n; i++) {
             const float *dy = AT(j->dy, i, ch);
             float *dx = AT(j->dx, i, ch);

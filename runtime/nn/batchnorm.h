@@ -19,6 +19,11 @@ int batchnorm_forward_train(float *y, float *saved, float *running_mean, float *
 /* y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. */
 int batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta, const float *running_mean,
                            const float *running_var, int64_t n, int c, int64_t s, float eps, int nthreads);
+/* The eval forward per channel as y = x * scale + shift, the same float
+ * operations batchnorm_forward_eval makes (x * scale + shift there too);
+ * scale is also the eval backward's dx/dy. shift may be NULL. */
+void batchnorm_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
+                           const float *running_mean, const float *running_var, int c, float eps);
 /* Backward of the train forward (through the batch statistics).
  * dx (may be NULL) +=; dgamma, dbeta (may be NULL) +=. saved from forward. */
 int batchnorm_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,

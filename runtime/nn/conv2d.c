@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "nn/batchnorm.h"
 #include "nn/gemm.h"
 
 int64_t conv_out_size(int64_t in, int k, int s, int p, int d) {
@@ -198,7 +199,31 @@ typedef struct {
     int64_t stride;
     int accumulate; /* forward_range adds into out (backward as a convolution) */
     int assign;     /* backward_grid_range: dx is uninitialized (zeroed per sample, in cache) */
+    const float *scale, *shift; /* forward: an eval batch norm after the conv, or NULL */
+    int relu;                   /* ... and a ReLU after it */
 } ConvJob;
+
+/* d = relu?((bias +) r) * scale + shift), the operations the separate conv,
+ * batch norm and ReLU layers make, in their order. d may be r. */
+static inline void post_run(float *d, const float *r, int n, const float *bias, float scale,
+                            float shift, int relu) {
+    if (bias) {
+        const float b = *bias;
+        if (relu)
+            for (int i = 0; i < n; i++) {
+                float v = (b + r[i]) * scale + shift;
+                d[i] = v > 0 ? v : 0.0f;
+            }
+        else
+            for (int i = 0; i < n; i++) d[i] = (b + r[i]) * scale + shift;
+    } else if (relu)
+        for (int i = 0; i < n; i++) {
+            float v = r[i] * scale + shift;
+            d[i] = v > 0 ? v : 0.0f;
+        }
+    else
+        for (int i = 0; i < n; i++) d[i] = r[i] * scale + shift;
+}
 
 /* Per-worker floats of the forward: one group's planes, then its output grid. */
 static int64_t forward_floats(const Conv2dGeom *g, const Planes *p) {
@@ -229,6 +254,10 @@ NN_WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int work
                     for (int o = 0; o < ocg; o++)
                         for (int64_t q = 0; q < ohw; q++) og[o * ohw + q] = j->b[gi * ocg + o];
                 gemm_run_rows(GEMM_AUTO, ocg, ohw, K, wg, K, 1, src, j->boff, og, ohw, j->b || j->accumulate);
+                if (j->scale)
+                    for (int o = 0; o < ocg; o++)
+                        post_run(og + o * ohw, og + o * ohw, (int)ohw, NULL, j->scale[gi * ocg + o],
+                                 j->shift[gi * ocg + o], j->relu);
                 continue;
             }
             gemm_run_rows(GEMM_AUTO, ocg, p->n, K, wg, K, 1, src, j->boff, grid, p->n, 0);
@@ -239,6 +268,8 @@ NN_WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int work
                     const float *r = grid + o * p->n + (int64_t)oh * p->wq;
                     if (j->accumulate)
                         for (int i = 0; i < g->ow; i++) d[i] += r[i];
+                    else if (j->scale)
+                        post_run(d, r, g->ow, j->b ? j->b + oc : NULL, j->scale[oc], j->shift[oc], j->relu);
                     else if (j->b) {
                         const float bias = j->b[oc];
                         for (int i = 0; i < g->ow; i++) d[i] = bias + r[i];
@@ -258,8 +289,9 @@ static int64_t grain_for(int64_t n, int nthreads) {
 
 /* out (+)= conv(x) through forward_range; w: [OC, C/g, KH, KW]. */
 static int run_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int accumulate,
-                       int nthreads) {
+                       const float *scale, const float *shift, int relu, int nthreads) {
     ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .accumulate = accumulate};
+    j.scale = scale, j.shift = shift, j.relu = relu;
     planes_geom(&j.p, g);
     const int K = g->c / g->groups * g->kh * g->kw;
     int64_t grain = grain_for(g->n, nthreads), *boff = malloc(sizeof(int64_t) * (size_t)K);
@@ -278,7 +310,7 @@ static int run_forward(float *out, const float *x, const float *w, const float *
 }
 
 int conv2d_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int nthreads) {
-    return run_forward(out, x, w, b, g, 0, nthreads);
+    return run_forward(out, x, w, b, g, 0, NULL, NULL, 0, nthreads);
 }
 
 /* ---- input gradient ----
@@ -308,7 +340,7 @@ static int backward_input_as_conv(float *dx, const float *dout, const float *w, 
                 for (int a = 0; a < kk; a++)
                     wt[(((int64_t)(gi * cg + c) * ocg + o) * kk) + a] =
                         w[(((int64_t)(gi * ocg + o) * cg + c) * kk) + (kk - 1 - a)];
-    int rc = run_forward(dx, dout, wt, NULL, &t, !assign, nthreads);
+    int rc = run_forward(dx, dout, wt, NULL, &t, !assign, NULL, NULL, 0, nthreads);
     nn_scratch_free(wt);
     return rc;
 }
@@ -551,12 +583,55 @@ static int conv_out_shape(const LayerConfig *c, const Shape *in, Shape *out) {
     return SN_OK;
 }
 
+/* A batch norm run inside the conv (LayerRun.post_bn): its eval scale and
+ * shift per channel, in one allocation (scale, then shift). */
+static float *post_affine(const Node *bn, int oc) {
+    float *a = malloc(sizeof(float) * 2 * (size_t)oc);
+    if (!a) {
+        sn_errorf("out of memory");
+        return NULL;
+    }
+    batchnorm_eval_affine(a, a + oc, tensor_data(&bn->param[0]), tensor_data(&bn->param[1]),
+                          tensor_data(&bn->buffer[0]), tensor_data(&bn->buffer[1]), oc, bn->cfg.eps);
+    return a;
+}
+
 static int conv_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
     Conv2dGeom g;
     Shape s = shape_of(in[0]);
     conv2d_geom(&g, &n->cfg, &s);
-    return conv2d_forward(tensor_data(out), tensor_data(in[0]), tensor_data(&n->param[0]),
-                          n->nparams > 1 ? tensor_data(&n->param[1]) : NULL, &g, run->nthreads);
+    const float *w = tensor_data(&n->param[0]), *b = n->nparams > 1 ? tensor_data(&n->param[1]) : NULL;
+    if (!run->post_bn) return conv2d_forward(tensor_data(out), tensor_data(in[0]), w, b, &g, run->nthreads);
+    float *a = post_affine(run->post_bn, g.oc);
+    int rc = a ? run_forward(tensor_data(out), tensor_data(in[0]), w, b, &g, 0, a, a + g.oc, run->post_relu,
+                             run->nthreads)
+               : SN_ERR;
+    free(a);
+    return rc;
+}
+
+typedef struct {
+    float *t;
+    const float *dy, *y, *scale;
+    int64_t plane;
+    int oc, relu;
+} PostBackJob;
+
+/* t = 0 + (relu ? (y > 0 ? dy : 0) : dy) * scale: what the ReLU's and the
+ * batch norm's backward write into zeroed gradients, in one pass. */
+NN_WIDE_LOOPS static int post_back_range(void *ctx, int64_t b, int64_t e, int worker) {
+    (void)worker;
+    const PostBackJob *j = ctx;
+    for (int64_t p = b; p < e; p++) {
+        const float k = j->scale[p % j->oc];
+        float *restrict t = j->t + p * j->plane;
+        const float *restrict dy = j->dy + p * j->plane, *restrict y = j->y + p * j->plane;
+        if (j->relu)
+            for (int64_t q = 0; q < j->plane; q++) t[q] = 0.0f + (y[q] > 0 ? dy[q] : 0.0f) * k;
+        else
+            for (int64_t q = 0; q < j->plane; q++) t[q] = 0.0f + dy[q] * k;
+    }
+    return SN_OK;
 }
 
 static int conv_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
@@ -564,12 +639,33 @@ static int conv_backward(Node *n, const Tensor *const *in, const Tensor *d_out, 
     Conv2dGeom g;
     Shape s = shape_of(in[0]);
     conv2d_geom(&g, &n->cfg, &s);
-    if (d_in[0] && backward_input(tensor_data(d_in[0]), tensor_data(d_out), tensor_data(&n->param[0]), &g,
-                                  run->fresh & 1, run->nthreads) != SN_OK)
-        return SN_ERR;
-    if (!run->want_param_grads) return SN_OK;
-    return conv2d_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL,
-                                  tensor_data(d_out), tensor_data(in[0]), &g, run->nthreads);
+    const float *dout = tensor_data(d_out);
+    float *post = NULL, *a = NULL;
+    if (run->post_bn) { /* the gradient arrives at the batch norm's (ReLU's) output */
+        int64_t numel = tensor_numel(d_out), planes = g.n * g.oc;
+        a = post_affine(run->post_bn, g.oc);
+        post = a ? nn_scratch_alloc(1, numel) : NULL;
+        if (!post) {
+            free(a);
+            return SN_ERR;
+        }
+        PostBackJob pj = {post, dout, tensor_data(&n->output), a, (int64_t)g.oh * g.ow, g.oc, run->post_relu};
+        int rc = nn_parallel(run->nthreads, planes, grain_for(planes, run->nthreads), post_back_range, &pj);
+        if (rc != SN_OK) {
+            nn_scratch_free(post), free(a);
+            return rc;
+        }
+        dout = post;
+    }
+    int rc = SN_OK;
+    if (d_in[0])
+        rc = backward_input(tensor_data(d_in[0]), dout, tensor_data(&n->param[0]), &g, run->fresh & 1, run->nthreads);
+    if (rc == SN_OK && run->want_param_grads)
+        rc = conv2d_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL, dout,
+                                    tensor_data(in[0]), &g, run->nthreads);
+    nn_scratch_free(post);
+    free(a);
+    return rc;
 }
 
 static void conv_init(Node *n, uint64_t seed, const char *purpose) {

@@ -121,6 +121,10 @@ typedef struct LayerRun {
     int want_param_grads; /* backward: accumulate into node->grad */
     unsigned fresh;       /* backward: bit k set = d_in[k] is uninitialized; write it, do not add */
     int relu_input;       /* maxpool2d only: in[0] is a folded ReLU's input (model.h: fold_relu_pool) */
+    /* conv2d only (model.h: fold_conv_bn): an eval batch norm, and a ReLU
+     * after it when post_relu, run inside the conv; NULL otherwise. */
+    const Node *post_bn;
+    int post_relu;
 } LayerRun;
 
 /* The operations of one kind. model.c dispatches through these; it knows no

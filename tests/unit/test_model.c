@@ -360,6 +360,102 @@ TEST(model_folded_relu_pool_same_bits) {
                  2, 10, 4, "conv output read by a folded pool and another pool; a ReLU with two consumers");
 }
 
+/* Batch norms with statistics and affine parameters far from the identity
+ * (negative gammas too), so a fold that skipped or reordered any operation
+ * would show. */
+static void scramble_batchnorms(Model *m) {
+    for (int i = 0; i < m->nnodes; i++) {
+        Node *n = &m->nodes[i];
+        if (n->kind != LAYER_BATCHNORM2D) continue;
+        int64_t c = n->cfg.in, s[] = {c};
+        Tensor r = nt_randn(1, s, 300 + (uint64_t)i, 1.0f);
+        for (int64_t k = 0; k < c; k++) {
+            float v = tensor_data(&r)[k];
+            tensor_data(&n->param[0])[k] = 1.5f * v;             /* gamma */
+            tensor_data(&n->param[1])[k] = 0.3f - 0.5f * v;      /* beta */
+            tensor_data(&n->buffer[0])[k] = 0.2f * v;            /* running mean */
+            tensor_data(&n->buffer[1])[k] = 0.5f + fabsf(v);     /* running var */
+        }
+        tensor_release(&r);
+    }
+}
+
+/* A copy with fold_conv_bn (and fold_relu_pool, as attr's private copies)
+ * gives the eval model's outputs and input gradients bit for bit; in
+ * training mode it folds nothing. */
+static void check_conv_bn_folded(const char *json, int64_t c, int64_t hw, int ndim_out, const int64_t *out_shape,
+                                 const char *first_absorbed, const char *what) {
+    Model *m = nt_model(json);
+    if (!m) return;
+    scramble_batchnorms(m);
+    Model *f = model_clone(m);
+    f->fold_relu_pool = 1, f->fold_conv_bn = 1;
+    int64_t s[] = {3, c, hw, hw};
+    Tensor x = nt_randn(4, s, 93, 1.0f), g = nt_randn(ndim_out, out_shape, 94, 1.0f), ya, yb, da, db;
+    tensor_data(&x)[7] = NAN;
+    CHECK(model_forward(m, &x, &ya, 1) == SN_OK && model_backward(m, &g, NULL, 0, &da, 1) == SN_OK);
+    CHECK(model_forward(f, &x, &yb, 2) == SN_OK && model_backward(f, &g, NULL, 0, &db, 2) == SN_OK);
+    CHECK_MSG(nt_bitwise_equal(&ya, &yb), "%s: output", what);
+    CHECK_MSG(nt_bitwise_equal(&da, &db), "%s: input gradient", what);
+    tensor_release(&ya), tensor_release(&yb), tensor_release(&da), tensor_release(&db);
+    /* absorbed nodes: no pass starts or stops there; no rules, no parameter gradients */
+    int node = model_find(f, first_absorbed);
+    CHECK(model_forward_from(f, node, &x, NULL, 1) != SN_OK);
+    CHECK(has("this model copy runs it together with its conv"));
+    CHECK(model_backward_to(f, &g, node, 1) != SN_OK);
+    CHECK(has("this model copy runs it together with its conv"));
+    CHECK(model_forward(f, &x, NULL, 1) == SN_OK && model_backward(f, &g, NULL, 1, NULL, 1) != SN_OK);
+    CHECK(has("parameter gradients need every layer"));
+    /* training mode: batch statistics, nothing folded, parameter gradients as the model's */
+    model_set_training(m, 1), model_set_training(f, 1);
+    Pass a, b;
+    run_pass(m, &x, &g, 1, &a);
+    run_pass(f, &x, &g, 1, &b);
+    CHECK_MSG(nt_bitwise_equal(&a.dx, &b.dx), "%s: training input gradient", what);
+    for (int k = 0; k < a.ngrads; k++) CHECK_MSG(nt_bitwise_equal(&a.grads[k], &b.grads[k]), "%s: grad %d", what, k);
+    pass_release(&a), pass_release(&b);
+    tensor_release(&x), tensor_release(&g);
+    model_free(m), model_free(f);
+}
+
+TEST(model_folded_conv_bn_same_bits) {
+    const int64_t logits[] = {3, 5};
+    check_conv_bn_folded(
+        "{'seed':9,'nodes':["
+        "{'name':'c1','type':'conv2d','config':{'in_channels':3,'out_channels':8,'kernel_size':3,'padding':1,'bias':false}},"
+        "{'name':'b1','type':'batchnorm2d','config':{'num_features':8}},{'name':'r1','type':'relu'},"
+        "{'name':'c2','type':'conv2d','config':{'in_channels':8,'out_channels':8,'kernel_size':3,'padding':1}},"
+        "{'name':'b2','type':'batchnorm2d','config':{'num_features':8}},"
+        "{'name':'s','type':'conv2d','config':{'in_channels':3,'out_channels':8,'kernel_size':1,'bias':false},"
+        "'inputs':['input']},"
+        "{'name':'sb','type':'batchnorm2d','config':{'num_features':8}},"
+        "{'name':'a','type':'add','inputs':['b2','sb']},{'name':'r2','type':'relu'},"
+        "{'name':'c3','type':'conv2d','config':{'in_channels':8,'out_channels':4,'kernel_size':3,'stride':2,'padding':1}},"
+        "{'name':'b3','type':'batchnorm2d','config':{'num_features':4}},{'name':'r3','type':'relu'},"
+        "{'name':'p3','type':'maxpool2d','config':{'kernel_size':2}},"
+        "{'name':'f','type':'flatten'},{'name':'l','type':'linear','config':{'in_features':36,'out_features':5}}]}",
+        3, 12, 2, logits, "b1",
+        "residual block (conv-bn-relu, conv(bias)-bn, 1x1 shortcut conv-bn), strided conv-bn-relu-maxpool");
+    const int64_t planes[] = {3, 4, 10, 10};
+    check_conv_bn_folded(
+        "{'seed':10,'nodes':["
+        "{'name':'c1','type':'conv2d','config':{'in_channels':2,'out_channels':4,'kernel_size':3,'padding':1}},"
+        "{'name':'b1','type':'batchnorm2d','config':{'num_features':4}},{'name':'t','type':'tanh','inputs':['b1']},"
+        "{'name':'r1','type':'relu','inputs':['b1']},{'name':'j','type':'add','inputs':['r1','t']},"
+        "{'name':'c2','type':'conv2d','config':{'in_channels':4,'out_channels':4,'kernel_size':3,'padding':1}},"
+        "{'name':'b2','type':'batchnorm2d','config':{'num_features':4}},{'name':'r2','type':'relu'},"
+        "{'name':'k','type':'add','inputs':['r2','r2']},"
+        "{'name':'c3','type':'conv2d','config':{'in_channels':4,'out_channels':4,'kernel_size':3,'padding':1}},"
+        "{'name':'b3','type':'batchnorm2d','config':{'num_features':4}}]}",
+        2, 10, 4, planes, "r2",
+        "a batch norm with two consumers (kept), a ReLU read twice, a batch norm as the model output (kept)");
+    Model *m = nt_model("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':1,'out_channels':2,"
+                        "'kernel_size':3}},{'name':'b','type':'batchnorm2d','config':{'num_features':2}},"
+                        "{'name':'r','type':'relu'}]}");
+    CHECK(model_conv_absorbs_bn(m, 0) && !model_conv_absorbs_bn(m, 1) && !model_conv_absorbs_bn(m, 7));
+    model_free(m);
+}
+
 /* Starting the forward at a node's activation and stopping the backward at
  * a node's output give the numbers of the full passes, bit for bit. */
 TEST(model_forward_from_and_backward_to) {
