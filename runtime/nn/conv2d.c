@@ -147,13 +147,41 @@ static int phase_used(int q, int k, int d, int s) {
 /* The plane fills, grid copies and row additions around the GEMMs are plain
  * loops, so their functions are NN_WIDE_LOOPS (nn/layer.h). */
 
+/* The input gradient of a conv that runs an eval batch norm (and ReLU)
+ * after it (LayerRun.post_bn) arrives at their output; where the gradient
+ * is first copied (plane fill, grid copy), each value becomes
+ * 0 + (relu ? (y > 0 ? dy : 0) : dy) * scale[channel], what the ReLU's and
+ * the batch norm's backward write into zeroed gradients. */
+typedef struct {
+    const float *scale; /* per channel of the gradient */
+    const float *y;     /* the conv's activation (the ReLU's output), laid out as the gradient */
+    int relu;
+} ConvPre;
+
+static inline void pre_run(float *restrict d, const float *restrict dy, const float *restrict y, int n, float k,
+                           int relu) {
+    if (relu)
+        for (int i = 0; i < n; i++) d[i] = 0.0f + (y[i] > 0 ? dy[i] : 0.0f) * k;
+    else
+        for (int i = 0; i < n; i++) d[i] = 0.0f + dy[i] * k;
+}
+
 /* Channels [c0, c0+cg) of one sample x[C, H, W] into phase planes [cg,
  * sh*sw, hq, wq] whose padding cells are zero already: they depend only on
  * the geometry and no sample writes them, so zeroing the scratch once per
  * call (run_forward) serves every sample, and only the input is copied. */
-NN_WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg, const Conv2dGeom *g, const Planes *p) {
+NN_WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg, const Conv2dGeom *g, const Planes *p,
+                                      const ConvPre *pre, const float *y_sample) {
     for (int c = 0; c < cg; c++) {
         const float *src = x + (int64_t)(c0 + c) * g->h * g->w;
+        if (pre) { /* transposed convolutions only: stride 1, one phase */
+            const float *ys = y_sample + (int64_t)(c0 + c) * g->h * g->w;
+            const float k = pre->scale[c0 + c];
+            for (int y = 0; y < g->h; y++)
+                pre_run(dst + c * p->chan + (int64_t)(y + g->ph) * p->wq + g->pw, src + (int64_t)y * g->w,
+                        ys + (int64_t)y * g->w, g->w, k, pre->relu);
+            continue;
+        }
         for (int qr = 0; qr < g->sh; qr++)
             for (int qc = 0; qc < g->sw; qc++) {
                 if (!phase_used(qr, g->kh, g->dh, g->sh) || !phase_used(qc, g->kw, g->dw, g->sw)) continue;
@@ -201,6 +229,7 @@ typedef struct {
     int assign;     /* backward_grid_range: dx is uninitialized (zeroed per sample, in cache) */
     const float *scale, *shift; /* forward: an eval batch norm after the conv, or NULL */
     int relu;                   /* ... and a ReLU after it */
+    const ConvPre *pre;         /* the input (a gradient) is transformed where first copied, or NULL */
 } ConvJob;
 
 /* d = relu?((bias +) r) * scale + shift), the operations the separate conv,
@@ -243,8 +272,8 @@ NN_WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int work
         for (int gi = 0; gi < g->groups; gi++) {
             /* Stride 1 without padding: the sample's channels are the planes. */
             const float *src = xs + (int64_t)gi * cg * hw;
-            if (g->sh != 1 || g->sw != 1 || g->ph != 0 || g->pw != 0) {
-                fill_planes(planes, xs, gi * cg, cg, g, p);
+            if (g->sh != 1 || g->sw != 1 || g->ph != 0 || g->pw != 0 || j->pre) {
+                fill_planes(planes, xs, gi * cg, cg, g, p, j->pre, j->pre ? j->pre->y + s * g->c * hw : NULL);
                 src = planes;
             }
             const float *wg = j->w + (int64_t)gi * ocg * K;
@@ -289,9 +318,9 @@ static int64_t grain_for(int64_t n, int nthreads) {
 
 /* out (+)= conv(x) through forward_range; w: [OC, C/g, KH, KW]. */
 static int run_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int accumulate,
-                       const float *scale, const float *shift, int relu, int nthreads) {
+                       const float *scale, const float *shift, int relu, const ConvPre *pre, int nthreads) {
     ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .accumulate = accumulate};
-    j.scale = scale, j.shift = shift, j.relu = relu;
+    j.scale = scale, j.shift = shift, j.relu = relu, j.pre = pre;
     planes_geom(&j.p, g);
     const int K = g->c / g->groups * g->kh * g->kw;
     int64_t grain = grain_for(g->n, nthreads), *boff = malloc(sizeof(int64_t) * (size_t)K);
@@ -310,7 +339,7 @@ static int run_forward(float *out, const float *x, const float *w, const float *
 }
 
 int conv2d_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int nthreads) {
-    return run_forward(out, x, w, b, g, 0, NULL, NULL, 0, nthreads);
+    return run_forward(out, x, w, b, g, 0, NULL, NULL, 0, NULL, nthreads);
 }
 
 /* ---- input gradient ----
@@ -326,7 +355,7 @@ static int transposable(const Conv2dGeom *g) {
 }
 
 static int backward_input_as_conv(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
-                                  int nthreads) {
+                                  const ConvPre *pre, int nthreads) {
     Conv2dGeom t = *g;
     t.c = g->oc, t.h = g->oh, t.w = g->ow;
     t.oc = g->c, t.oh = g->h, t.ow = g->w;
@@ -340,7 +369,7 @@ static int backward_input_as_conv(float *dx, const float *dout, const float *w, 
                 for (int a = 0; a < kk; a++)
                     wt[(((int64_t)(gi * cg + c) * ocg + o) * kk) + a] =
                         w[(((int64_t)(gi * ocg + o) * cg + c) * kk) + (kk - 1 - a)];
-    int rc = run_forward(dx, dout, wt, NULL, &t, !assign, NULL, NULL, 0, nthreads);
+    int rc = run_forward(dx, dout, wt, NULL, &t, !assign, NULL, NULL, 0, pre, nthreads);
     nn_scratch_free(wt);
     return rc;
 }
@@ -398,7 +427,12 @@ NN_WIDE_LOOPS static int backward_grid_range(void *ctx, int64_t b, int64_t e, in
             for (int o = 0; o < ocg; o++)
                 for (int oh = 0; oh < g->oh; oh++) {
                     float *d = dgrid + o * p->n + (int64_t)oh * p->wq;
-                    copy_run(d, ds + (int64_t)(gi * ocg + o) * ohw + (int64_t)oh * g->ow, g->ow);
+                    const int64_t at = (int64_t)(gi * ocg + o) * ohw + (int64_t)oh * g->ow;
+                    if (j->pre)
+                        pre_run(d, ds + at, j->pre->y + s * g->oc * ohw + at, g->ow, j->pre->scale[gi * ocg + o],
+                                j->pre->relu);
+                    else
+                        copy_run(d, ds + at, g->ow);
                     if (oh < g->oh - 1) zero_run(d + g->ow, p->wq - g->ow);
                 }
             gemm_run_rows(GEMM_AUTO, K, p->n, ocg, j->w + (int64_t)gi * ocg * K, 1, K, dgrid, j->doff, col, p->n, 0);
@@ -414,8 +448,8 @@ NN_WIDE_LOOPS static int backward_grid_range(void *ctx, int64_t b, int64_t e, in
 }
 
 static int backward_input_grid(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
-                               int nthreads) {
-    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout, .assign = assign};
+                               const ConvPre *pre, int nthreads) {
+    ConvJob j = {.g = g, .out = dx, .w = w, .dout = dout, .assign = assign, .pre = pre};
     planes_geom(&j.p, g);
     const int K = g->c / g->groups * g->kh * g->kw, ocg = g->oc / g->groups;
     int64_t grain = grain_for(g->n, nthreads), *boff = malloc(sizeof(int64_t) * (size_t)(K + ocg));
@@ -445,13 +479,15 @@ static int grid_pays(const Conv2dGeom *g) {
     return as_conv > 1.5 * grid;
 }
 
-static int backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign, int nthreads) {
-    if (transposable(g) && !grid_pays(g)) return backward_input_as_conv(dx, dout, w, g, assign, nthreads);
-    return backward_input_grid(dx, dout, w, g, assign, nthreads);
+/* dx (+)= conv^T(pre(dout)); pre may be NULL. */
+static int backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
+                          const ConvPre *pre, int nthreads) {
+    if (transposable(g) && !grid_pays(g)) return backward_input_as_conv(dx, dout, w, g, assign, pre, nthreads);
+    return backward_input_grid(dx, dout, w, g, assign, pre, nthreads);
 }
 
 int conv2d_backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
-    return backward_input(dx, dout, w, g, 0, nthreads);
+    return backward_input(dx, dout, w, g, 0, NULL, nthreads);
 }
 
 /* ---- weight gradient: im2col + cblas_sgemm per sample, in sample blocks ---- */
@@ -603,35 +639,11 @@ static int conv_forward(Node *n, const Tensor *const *in, Tensor *out, const Lay
     const float *w = tensor_data(&n->param[0]), *b = n->nparams > 1 ? tensor_data(&n->param[1]) : NULL;
     if (!run->post_bn) return conv2d_forward(tensor_data(out), tensor_data(in[0]), w, b, &g, run->nthreads);
     float *a = post_affine(run->post_bn, g.oc);
-    int rc = a ? run_forward(tensor_data(out), tensor_data(in[0]), w, b, &g, 0, a, a + g.oc, run->post_relu,
+    int rc = a ? run_forward(tensor_data(out), tensor_data(in[0]), w, b, &g, 0, a, a + g.oc, run->post_relu, NULL,
                              run->nthreads)
                : SN_ERR;
     free(a);
     return rc;
-}
-
-typedef struct {
-    float *t;
-    const float *dy, *y, *scale;
-    int64_t plane;
-    int oc, relu;
-} PostBackJob;
-
-/* t = 0 + (relu ? (y > 0 ? dy : 0) : dy) * scale: what the ReLU's and the
- * batch norm's backward write into zeroed gradients, in one pass. */
-NN_WIDE_LOOPS static int post_back_range(void *ctx, int64_t b, int64_t e, int worker) {
-    (void)worker;
-    const PostBackJob *j = ctx;
-    for (int64_t p = b; p < e; p++) {
-        const float k = j->scale[p % j->oc];
-        float *restrict t = j->t + p * j->plane;
-        const float *restrict dy = j->dy + p * j->plane, *restrict y = j->y + p * j->plane;
-        if (j->relu)
-            for (int64_t q = 0; q < j->plane; q++) t[q] = 0.0f + (y[q] > 0 ? dy[q] : 0.0f) * k;
-        else
-            for (int64_t q = 0; q < j->plane; q++) t[q] = 0.0f + dy[q] * k;
-    }
-    return SN_OK;
 }
 
 static int conv_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
@@ -639,33 +651,24 @@ static int conv_backward(Node *n, const Tensor *const *in, const Tensor *d_out, 
     Conv2dGeom g;
     Shape s = shape_of(in[0]);
     conv2d_geom(&g, &n->cfg, &s);
-    const float *dout = tensor_data(d_out);
-    float *post = NULL, *a = NULL;
+    const float *w = tensor_data(&n->param[0]);
     if (run->post_bn) { /* the gradient arrives at the batch norm's (ReLU's) output */
-        int64_t numel = tensor_numel(d_out), planes = g.n * g.oc;
-        a = post_affine(run->post_bn, g.oc);
-        post = a ? nn_scratch_alloc(1, numel) : NULL;
-        if (!post) {
-            free(a);
-            return SN_ERR;
-        }
-        PostBackJob pj = {post, dout, tensor_data(&n->output), a, (int64_t)g.oh * g.ow, g.oc, run->post_relu};
-        int rc = nn_parallel(run->nthreads, planes, grain_for(planes, run->nthreads), post_back_range, &pj);
-        if (rc != SN_OK) {
-            nn_scratch_free(post), free(a);
-            return rc;
-        }
-        dout = post;
+        if (run->want_param_grads) /* model.c refuses these passes */
+            return sn_errorf("parameter gradients through a batch norm run inside the conv");
+        if (!d_in[0]) return SN_OK;
+        float *a = post_affine(run->post_bn, g.oc);
+        if (!a) return SN_ERR;
+        ConvPre pre = {a, tensor_data(&n->output), run->post_relu};
+        int rc = backward_input(tensor_data(d_in[0]), tensor_data(d_out), w, &g, run->fresh & 1, &pre, run->nthreads);
+        free(a);
+        return rc;
     }
-    int rc = SN_OK;
-    if (d_in[0])
-        rc = backward_input(tensor_data(d_in[0]), dout, tensor_data(&n->param[0]), &g, run->fresh & 1, run->nthreads);
-    if (rc == SN_OK && run->want_param_grads)
-        rc = conv2d_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL, dout,
-                                    tensor_data(in[0]), &g, run->nthreads);
-    nn_scratch_free(post);
-    free(a);
-    return rc;
+    if (d_in[0] &&
+        backward_input(tensor_data(d_in[0]), tensor_data(d_out), w, &g, run->fresh & 1, NULL, run->nthreads) != SN_OK)
+        return SN_ERR;
+    if (!run->want_param_grads) return SN_OK;
+    return conv2d_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL,
+                                  tensor_data(d_out), tensor_data(in[0]), &g, run->nthreads);
 }
 
 static void conv_init(Node *n, uint64_t seed, const char *purpose) {
