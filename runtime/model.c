@@ -296,34 +296,80 @@ static const Tensor *input_of(const Model *m, int i, int k, int training) {
     return src == MODEL_INPUT ? &m->input : &m->nodes[src].output;
 }
 
-/* What a conv node runs of the nodes after it (LayerRun). */
+/* Every eval forward of a model without fold_conv_bn: the batch norm that
+ * is conv node c's only consumer, and the ReLU that is that batch norm's
+ * only consumer (or -1), run in the conv's output copy with all three
+ * activations written: the same bits as running them apart, two passes over
+ * the activations fewer. Backward runs them apart as usual. */
+static int kept_bn(const Model *m, int c, int training) {
+    return m->fold_conv_bn || training ? -1 : conv_bn_pair(m, c);
+}
+
+static int kept_relu(const Model *m, int c, int training) {
+    int b = kept_bn(m, c, training), r = b >= 0 ? sole_consumer(m, b) : -1;
+    return r >= 0 && m->nodes[r].kind == LAYER_RELU ? r : -1;
+}
+
+/* What conv node i runs of the nodes after it (LayerRun), given its output
+ * shape os: their shapes are checked as their own forward would, and kept
+ * outputs allocated. *kept_b, *kept_r: the nodes this forward computes
+ * (their own turn is then skipped), or -1. */
+static int set_post(Model *m, int i, const Shape *os, LayerRun *run, int *kept_b, int *kept_r) {
+    int absorbed = absorbed_bn(m, i, m->training) >= 0;
+    int b = absorbed ? absorbed_bn(m, i, m->training) : kept_bn(m, i, m->training);
+    int r = absorbed ? absorbed_relu(m, i, m->training) : kept_relu(m, i, m->training);
+    run->post_bn = NULL, run->post_relu = 0, run->post_bn_out = run->post_relu_out = NULL;
+    *kept_b = *kept_r = -1;
+    if (b < 0) return SN_OK;
+    Shape bs;
+    for (int k = 0; k < 2; k++) {
+        int node = k ? r : b;
+        if (node < 0) continue;
+        Node *n = &m->nodes[node];
+        if (ops_of(n)->out_shape(&n->cfg, os, &bs) != SN_OK) return node_error(n);
+        if (!absorbed && nn_ensure(&n->output, &bs, 0) != SN_OK) return node_error(n);
+    }
+    run->post_bn = &m->nodes[b], run->post_relu = r >= 0;
+    if (!absorbed) {
+        run->post_bn_out = tensor_data(&m->nodes[b].output);
+        run->post_relu_out = r >= 0 ? tensor_data(&m->nodes[r].output) : NULL;
+        *kept_b = b, *kept_r = r;
+    }
+    return SN_OK;
+}
+
+/* What a conv node runs of the nodes after it in backward (LayerRun): only
+ * absorbed ones; kept ones run their own backward. */
 static void set_absorbed(const Model *m, int i, int training, LayerRun *run) {
     int b = absorbed_bn(m, i, training);
     run->post_bn = b >= 0 ? &m->nodes[b] : NULL;
     run->post_relu = absorbed_relu(m, i, training) >= 0;
+    run->post_bn_out = run->post_relu_out = NULL;
 }
 
 /* Runs nodes [first, nnodes) on what their inputs hold; model_forward and
  * model_forward_from set those up. */
 static int forward_nodes(Model *m, int first, Tensor *out, int nthreads) {
-    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0};
+    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0, NULL, NULL};
+    int kept_b = -1, kept_r = -1; /* computed by the conv before them */
     for (int i = first; i < m->nnodes; i++) {
         Node *n = &m->nodes[i];
         const LayerOps *ops = ops_of(n);
         const Tensor *in[NODE_MAX_INPUTS];
         Shape ins[NODE_MAX_INPUTS], os;
+        if (i == kept_b || i == kept_r) continue;
         if (is_folded(m, i) || is_absorbed(m, i, m->training)) {
             tensor_release(&n->output);
             continue;
         }
         run.relu_input = folded_relu(m, i) >= 0;
-        set_absorbed(m, i, m->training, &run);
         for (int k = 0; k < n->ninputs; k++) {
             in[k] = input_of(m, i, k, m->training);
             ins[k] = shape_of(in[k]);
         }
         if (ops->out_shape(&n->cfg, ins, &os) != SN_OK) return node_error(n);
         if (!ops->alias && nn_ensure(&n->output, &os, 0) != SN_OK) return node_error(n);
+        if (set_post(m, i, &os, &run, &kept_b, &kept_r) != SN_OK) return SN_ERR;
         if (ops->forward(n, in, &n->output, &run) != SN_OK) return node_error(n);
     }
     if (m->training) m->step++;
@@ -434,7 +480,7 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
     }
     memcpy(tensor_data(&last->d_output), tensor_data(d_out), sizeof(float) * (size_t)tensor_numel(d_out));
     have[nn - 1] = 1;
-    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0};
+    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0, NULL, NULL};
     for (int i = nn - 1; i > stop && rc == SN_OK; i--) {
         Node *n = &m->nodes[i];
         if (!need[i] || !have[i]) continue;

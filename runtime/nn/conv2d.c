@@ -158,6 +158,33 @@ typedef struct {
     int relu;
 } ConvPre;
 
+/* An eval batch norm (scale, shift per channel: batchnorm_eval_affine) and
+ * optionally a ReLU after the conv, run in its output copy. With bn_out
+ * NULL (model.h: fold_conv_bn) the conv's output holds the last of them;
+ * otherwise the conv's, the batch norm's and the ReLU's outputs are all
+ * written (relu_out NULL: no ReLU), each as its own layer would. */
+typedef struct {
+    const float *scale, *shift;
+    int relu;
+    float *bn_out, *relu_out;
+} ConvPost;
+
+/* Every output kept: dc = (bias +) r, dbn = dc * scale + shift, drelu = relu(dbn). */
+static inline void keep_run(float *dc, float *restrict dbn, float *restrict drelu, const float *r, int n,
+                            const float *bias, float scale, float shift) {
+    const float b = bias ? *bias : 0.0f;
+    for (int i = 0; i < n; i++) {
+        float c = bias ? b + r[i] : r[i];
+        dc[i] = c;
+        dbn[i] = c * scale + shift;
+    }
+    if (drelu)
+        for (int i = 0; i < n; i++) {
+            float v = dbn[i];
+            drelu[i] = v > 0 ? v : 0.0f;
+        }
+}
+
 static inline void pre_run(float *restrict d, const float *restrict dy, const float *restrict y, int n, float k,
                            int relu) {
     if (relu)
@@ -227,15 +254,13 @@ typedef struct {
     int64_t stride;
     int accumulate; /* forward_range adds into out (backward as a convolution) */
     int assign;     /* backward_grid_range: dx is uninitialized (zeroed per sample, in cache) */
-    const float *scale, *shift; /* forward: an eval batch norm after the conv, or NULL */
-    int relu;                   /* ... and a ReLU after it */
+    const ConvPost *post;       /* forward: layers after the conv run in its output copy, or NULL */
     const ConvPre *pre;         /* the input (a gradient) is transformed where first copied, or NULL */
 } ConvJob;
 
 /* d = relu?((bias +) r) * scale + shift), the operations the separate conv,
  * batch norm and ReLU layers make, in their order. d may be r. */
-static inline void post_run(float *d, const float *r, int n, const float *bias, float scale,
-                            float shift, int relu) {
+static inline void post_run(float *d, const float *r, int n, const float *bias, float scale, float shift, int relu) {
     if (bias) {
         const float b = *bias;
         if (relu)
@@ -283,10 +308,16 @@ NN_WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int work
                     for (int o = 0; o < ocg; o++)
                         for (int64_t q = 0; q < ohw; q++) og[o * ohw + q] = j->b[gi * ocg + o];
                 gemm_run_rows(GEMM_AUTO, ocg, ohw, K, wg, K, 1, src, j->boff, og, ohw, j->b || j->accumulate);
-                if (j->scale)
-                    for (int o = 0; o < ocg; o++)
-                        post_run(og + o * ohw, og + o * ohw, (int)ohw, NULL, j->scale[gi * ocg + o],
-                                 j->shift[gi * ocg + o], j->relu);
+                const ConvPost *po = j->post;
+                for (int o = 0; po && o < ocg; o++) {
+                    const int oc = gi * ocg + o;
+                    float *d = og + o * ohw;
+                    if (po->bn_out) /* the conv's output is the grid: the others from it */
+                        keep_run(d, po->bn_out + (d - j->out), po->relu_out ? po->relu_out + (d - j->out) : NULL, d,
+                                 (int)ohw, NULL, po->scale[oc], po->shift[oc]);
+                    else
+                        post_run(d, d, (int)ohw, NULL, po->scale[oc], po->shift[oc], po->relu);
+                }
                 continue;
             }
             gemm_run_rows(GEMM_AUTO, ocg, p->n, K, wg, K, 1, src, j->boff, grid, p->n, 0);
@@ -297,8 +328,13 @@ NN_WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int work
                     const float *r = grid + o * p->n + (int64_t)oh * p->wq;
                     if (j->accumulate)
                         for (int i = 0; i < g->ow; i++) d[i] += r[i];
-                    else if (j->scale)
-                        post_run(d, r, g->ow, j->b ? j->b + oc : NULL, j->scale[oc], j->shift[oc], j->relu);
+                    else if (j->post && j->post->bn_out)
+                        keep_run(d, j->post->bn_out + (d - j->out),
+                                 j->post->relu_out ? j->post->relu_out + (d - j->out) : NULL, r, g->ow,
+                                 j->b ? j->b + oc : NULL, j->post->scale[oc], j->post->shift[oc]);
+                    else if (j->post)
+                        post_run(d, r, g->ow, j->b ? j->b + oc : NULL, j->post->scale[oc], j->post->shift[oc],
+                                 j->post->relu);
                     else if (j->b) {
                         const float bias = j->b[oc];
                         for (int i = 0; i < g->ow; i++) d[i] = bias + r[i];
@@ -318,9 +354,8 @@ static int64_t grain_for(int64_t n, int nthreads) {
 
 /* out (+)= conv(x) through forward_range; w: [OC, C/g, KH, KW]. */
 static int run_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int accumulate,
-                       const float *scale, const float *shift, int relu, const ConvPre *pre, int nthreads) {
-    ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .accumulate = accumulate};
-    j.scale = scale, j.shift = shift, j.relu = relu, j.pre = pre;
+                       const ConvPost *post, const ConvPre *pre, int nthreads) {
+    ConvJob j = {.g = g, .out = out, .x = x, .w = w, .b = b, .accumulate = accumulate, .post = post, .pre = pre};
     planes_geom(&j.p, g);
     const int K = g->c / g->groups * g->kh * g->kw;
     int64_t grain = grain_for(g->n, nthreads), *boff = malloc(sizeof(int64_t) * (size_t)K);
@@ -339,7 +374,7 @@ static int run_forward(float *out, const float *x, const float *w, const float *
 }
 
 int conv2d_forward(float *out, const float *x, const float *w, const float *b, const Conv2dGeom *g, int nthreads) {
-    return run_forward(out, x, w, b, g, 0, NULL, NULL, 0, NULL, nthreads);
+    return run_forward(out, x, w, b, g, 0, NULL, NULL, nthreads);
 }
 
 /* ---- input gradient ----
@@ -369,7 +404,7 @@ static int backward_input_as_conv(float *dx, const float *dout, const float *w, 
                 for (int a = 0; a < kk; a++)
                     wt[(((int64_t)(gi * cg + c) * ocg + o) * kk) + a] =
                         w[(((int64_t)(gi * ocg + o) * cg + c) * kk) + (kk - 1 - a)];
-    int rc = run_forward(dx, dout, wt, NULL, &t, !assign, NULL, NULL, 0, pre, nthreads);
+    int rc = run_forward(dx, dout, wt, NULL, &t, !assign, NULL, pre, nthreads);
     nn_scratch_free(wt);
     return rc;
 }
@@ -639,9 +674,9 @@ static int conv_forward(Node *n, const Tensor *const *in, Tensor *out, const Lay
     const float *w = tensor_data(&n->param[0]), *b = n->nparams > 1 ? tensor_data(&n->param[1]) : NULL;
     if (!run->post_bn) return conv2d_forward(tensor_data(out), tensor_data(in[0]), w, b, &g, run->nthreads);
     float *a = post_affine(run->post_bn, g.oc);
-    int rc = a ? run_forward(tensor_data(out), tensor_data(in[0]), w, b, &g, 0, a, a + g.oc, run->post_relu, NULL,
-                             run->nthreads)
-               : SN_ERR;
+    if (!a) return SN_ERR;
+    ConvPost post = {a, a + g.oc, run->post_relu, run->post_bn_out, run->post_relu_out};
+    int rc = run_forward(tensor_data(out), tensor_data(in[0]), w, b, &g, 0, &post, NULL, run->nthreads);
     free(a);
     return rc;
 }

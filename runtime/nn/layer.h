@@ -121,10 +121,14 @@ typedef struct LayerRun {
     int want_param_grads; /* backward: accumulate into node->grad */
     unsigned fresh;       /* backward: bit k set = d_in[k] is uninitialized; write it, do not add */
     int relu_input;       /* maxpool2d only: in[0] is a folded ReLU's input (model.h: fold_relu_pool) */
-    /* conv2d only (model.h: fold_conv_bn): an eval batch norm, and a ReLU
-     * after it when post_relu, run inside the conv; NULL otherwise. */
+    /* conv2d only: an eval batch norm, and a ReLU after it when post_relu,
+     * run inside the conv; NULL otherwise. Their own outputs are written to
+     * post_bn_out and post_relu_out (forward; model.c: every eval forward),
+     * or, when those are NULL, the conv's output holds the last of them
+     * (model.h: fold_conv_bn; backward too). */
     const Node *post_bn;
     int post_relu;
+    float *post_bn_out, *post_relu_out;
 } LayerRun;
 
 /* The operations of one kind. model.c dispatches through these; it knows no

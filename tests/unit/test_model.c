@@ -9,6 +9,8 @@
 
 #include "error.h"
 #include "model.h"
+#include "nn/activation.h"
+#include "nn/batchnorm.h"
 #include "nn/linear.h"
 #include "nn_test.h"
 #include "test.h"
@@ -453,6 +455,70 @@ TEST(model_folded_conv_bn_same_bits) {
                         "'kernel_size':3}},{'name':'b','type':'batchnorm2d','config':{'num_features':2}},"
                         "{'name':'r','type':'relu'}]}");
     CHECK(model_conv_absorbs_bn(m, 0) && !model_conv_absorbs_bn(m, 1) && !model_conv_absorbs_bn(m, 7));
+    model_free(m);
+}
+
+/* An eval forward runs a conv's batch norm (and the ReLU after it) in the
+ * conv's output copy but writes every activation: each equals, bit for bit,
+ * the batch norm's and ReLU's own kernels applied to the activation before. */
+static void check_kept(const char *json, int64_t c, int64_t hw, const char *what) {
+    Model *m = nt_model(json);
+    if (!m) return;
+    scramble_batchnorms(m);
+    int64_t s[] = {3, c, hw, hw};
+    Tensor x = nt_randn(4, s, 95, 1.0f);
+    tensor_data(&x)[3] = NAN;
+    CHECK(model_forward(m, &x, NULL, 2) == SN_OK);
+    int checked = 0;
+    for (int i = 1; i < m->nnodes; i++) {
+        const Node *n = &m->nodes[i], *prev = &m->nodes[n->inputs[0] == MODEL_INPUT ? 0 : n->inputs[0]];
+        if (n->inputs[0] == MODEL_INPUT || (n->kind != LAYER_BATCHNORM2D && n->kind != LAYER_RELU)) continue;
+        Tensor want;
+        CHECK(tensor_init(&want, n->output.ndim, n->output.shape) == SN_OK);
+        const Tensor *in = &prev->output;
+        if (n->kind == LAYER_RELU)
+            CHECK(relu_forward(tensor_data(&want), tensor_data(in), tensor_numel(in), 1) == SN_OK);
+        else
+            CHECK(batchnorm_forward_eval(tensor_data(&want), tensor_data(in), tensor_data(&n->param[0]),
+                                         tensor_data(&n->param[1]), tensor_data(&n->buffer[0]),
+                                         tensor_data(&n->buffer[1]), in->shape[0], (int)in->shape[1],
+                                         in->shape[2] * in->shape[3], n->cfg.eps, 1) == SN_OK);
+        CHECK_MSG(nt_bitwise_equal(&n->output, &want), "%s: node '%s'", what, n->name);
+        tensor_release(&want);
+        checked++;
+    }
+    CHECK(checked >= 3);
+    tensor_release(&x);
+    model_free(m);
+}
+
+TEST(model_eval_conv_bn_relu_kept_same_bits) {
+    check_kept("{'seed':11,'nodes':["
+               "{'name':'c1','type':'conv2d','config':{'in_channels':3,'out_channels':8,'kernel_size':3,'padding':1}},"
+               "{'name':'b1','type':'batchnorm2d','config':{'num_features':8}},{'name':'r1','type':'relu'},"
+               "{'name':'c2','type':'conv2d','config':{'in_channels':8,'out_channels':6,'kernel_size':1,'bias':false}},"
+               "{'name':'b2','type':'batchnorm2d','config':{'num_features':6}},{'name':'r2','type':'relu'}]}",
+               3, 9, "conv(bias)-bn-relu; 1x1 conv-bn-relu as the model output");
+    check_kept("{'seed':12,'nodes':["
+               "{'name':'c1','type':'conv2d','config':{'in_channels':2,'out_channels':4,'kernel_size':3,'stride':2}},"
+               "{'name':'b1','type':'batchnorm2d','config':{'num_features':4}},{'name':'t','type':'tanh','inputs':['b1']},"
+               "{'name':'r1','type':'relu','inputs':['b1']},{'name':'j','type':'add','inputs':['r1','t']},"
+               "{'name':'c2','type':'conv2d','config':{'in_channels':4,'out_channels':4,'kernel_size':3,'padding':1}},"
+               "{'name':'b2','type':'batchnorm2d','config':{'num_features':4}},{'name':'r2','type':'relu'},"
+               "{'name':'f','type':'flatten'}]}",
+               2, 11, "strided conv-bn read by two nodes; conv-bn-relu before a flatten");
+    /* a batch norm of the wrong width is named, as when it runs on its own */
+    Model *m = nt_model("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':1,'out_channels':3,"
+                        "'kernel_size':3}},{'name':'b','type':'batchnorm2d','config':{'num_features':5}},"
+                        "{'name':'r','type':'relu'}]}");
+    int64_t s[] = {2, 1, 6, 6};
+    Tensor x = nt_randn(4, s, 96, 1.0f);
+    CHECK(model_forward(m, &x, NULL, 1) != SN_OK);
+    CHECK(has("'b'") && has("input has 3 channels, layer expects 5"));
+    m->fold_conv_bn = 1;
+    CHECK(model_forward(m, &x, NULL, 1) != SN_OK);
+    CHECK(has("'b'") && has("input has 3 channels, layer expects 5"));
+    tensor_release(&x);
     model_free(m);
 }
 
