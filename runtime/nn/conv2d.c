@@ -1,11 +1,10 @@
 /* nn/conv2d.c — 2-d convolution (see conv2d.h): forward and input gradient
  * as position-independent GEMMs on padded phase planes, one per sample and
- * group; weight gradients by im2col + cblas_sgemm in sample blocks; the
- * LayerOps of kind "conv2d".
+ * group; weight gradients from the same planes in sample blocks; an eval
+ * batch norm and ReLU run in the output copy; the LayerOps of kind "conv2d".
  * Not here: transposed convolution, padding modes other than zeros. */
 #include "nn/conv2d.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,60 +51,6 @@ static inline void zero_run(float *d, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) d[i] = 0, d[i + 1] = 0, d[i + 2] = 0, d[i + 3] = 0;
     for (; i < n; i++) d[i] = 0;
-}
-
-/* Scratch floats of zero-padded planes for im2col (0 without padding). */
-static int64_t conv2d_pad_floats(const Conv2dGeom *g) {
-    if (g->ph == 0 && g->pw == 0) return 0;
-    return (int64_t)(g->c / g->groups) * (g->h + 2 * g->ph) * (g->w + 2 * g->pw);
-}
-
-/* Channels [c0, c0+cg) of one sample as zero-padded planes [cg, Hp, Wp] in
- * xp, so the row copies below need no bounds logic. Returns the planes to
- * read: xp, or x itself when there is no padding. */
-static const float *padded(float *xp, const float *x, int c0, int cg, const Conv2dGeom *g) {
-    const float *xc = x + (int64_t)c0 * g->h * g->w;
-    if (g->ph == 0 && g->pw == 0) return xc;
-    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    for (int c = 0; c < cg; c++) {
-        float *p = xp + (int64_t)c * hp * wp;
-        const float *src = xc + (int64_t)c * g->h * g->w;
-        zero_run(p, (int64_t)g->ph * wp);
-        for (int i = 0; i < g->h; i++) {
-            float *r = p + (int64_t)(i + g->ph) * wp;
-            zero_run(r, g->pw);
-            copy_run(r + g->pw, src + (int64_t)i * g->w, g->w);
-            zero_run(r + g->pw + g->w, g->pw);
-        }
-        zero_run(p + (int64_t)(g->h + g->ph) * wp, (int64_t)g->ph * wp);
-    }
-    return xp;
-}
-
-/* Rows [oh0, oh1) of the columns, from planes already padded (base, with
- * padded width wp): col[cg*KH*KW, (oh1-oh0)*OW]. */
-static void im2col_rows(float *col, const float *base, int cg, const Conv2dGeom *g, int oh0, int oh1) {
-    const int64_t n = (int64_t)(oh1 - oh0) * g->ow;
-    const int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    for (int c = 0; c < cg; c++)
-        for (int ki = 0; ki < g->kh; ki++)
-            for (int kj = 0; kj < g->kw; kj++) {
-                float *row = col + ((int64_t)(c * g->kh + ki) * g->kw + kj) * n;
-                const float *src = base + (int64_t)c * hp * wp + (int64_t)ki * g->dh * wp + (int64_t)kj * g->dw;
-                for (int oh = oh0; oh < oh1; oh++) {
-                    float *r = row + (int64_t)(oh - oh0) * g->ow;
-                    const float *s = src + (int64_t)oh * g->sh * wp;
-                    if (g->sw == 1)
-                        copy_run(r, s, g->ow);
-                    else
-                        for (int o = 0; o < g->ow; o++) r[o] = s[(int64_t)o * g->sw];
-                }
-            }
-}
-
-/* 1x1, stride 1, no padding: the input planes are the columns already. */
-static int is_pointwise(const Conv2dGeom *g) {
-    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
 /* ---- forward: implicit GEMM on phase planes ----
@@ -525,49 +470,56 @@ int conv2d_backward_input(float *dx, const float *dout, const float *w, const Co
     return backward_input(dx, dout, w, g, 0, NULL, nthreads);
 }
 
-/* ---- weight gradient: im2col + cblas_sgemm per sample, in sample blocks ---- */
-
-/* Output rows per tile: the columns of one tile stay within ~128 KB, so
- * im2col writes them to L2 and the GEMM reads them back from there. */
-static int tile_rows(const Conv2dGeom *g) {
-    int64_t k = (int64_t)(g->c / g->groups) * g->kh * g->kw;
-    int64_t r = 32768 / (k * g->ow > 0 ? k * g->ow : 1);
-    return r < 1 ? 1 : r > g->oh ? g->oh : (int)r;
+/* ---- weight gradient ----
+ * Per sample and group, dW_g^T[K, OC/g] += cols[K, grid] x dout_g^T[grid,
+ * OC/g]: the im2col rows read in place in the forward's phase planes (rows
+ * at boff, gemm_run_arows), dout packed transposed onto the forward's grid
+ * with zeros in its garbage columns. A block's samples are summed in order
+ * into its own [K, OC/g] (one fmaf chain over the grid per sample and
+ * element, added in sample order), then added into the block's [OC, K]. */
+static int64_t wgrad_floats(const Conv2dGeom *g, const Planes *p) {
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups;
+    return nn_scratch_stride((int64_t)cg * p->chan) + nn_scratch_stride(gemm_packed_floats(ocg, p->n)) +
+           (int64_t)cg * g->kh * g->kw * ocg;
 }
 
-static int64_t col_floats(const Conv2dGeom *g) {
-    return (int64_t)(g->c / g->groups) * g->kh * g->kw * tile_rows(g) * g->ow;
-}
-
-/* Per-slot scratch: one tile's columns, then one group's padded planes. */
-static int64_t scratch_floats(const Conv2dGeom *g) {
-    return nn_scratch_stride(col_floats(g)) + conv2d_pad_floats(g);
+/* pb = packed panels of B[q, o] = dout_g[o] at grid column q = oh * wq + ow,
+ * zero at the grid's garbage columns and past OC/g: those cells are never
+ * written, so zeroing pb once (with the scratch) serves every sample. */
+static void pack_dout_grid(float *pb, const float *dg, int ocg, const Conv2dGeom *g, const Planes *p) {
+    const int64_t ohw = (int64_t)g->oh * g->ow;
+    for (int o = 0; o < ocg; o++) {
+        float *col = pb + (int64_t)(o / GEMM_NR) * GEMM_NR * p->n + o % GEMM_NR;
+        const float *src = dg + o * ohw;
+        for (int oh = 0; oh < g->oh; oh++) {
+            float *d = col + (int64_t)oh * p->wq * GEMM_NR;
+            const float *r = src + (int64_t)oh * g->ow;
+            for (int ow = 0; ow < g->ow; ow++) d[(int64_t)ow * GEMM_NR] = r[ow];
+        }
+    }
 }
 
 static int weight_block(void *ctx, int64_t s0, int64_t s1, float *acc, int slot) {
     ConvJob *j = ctx;
     const Conv2dGeom *g = j->g;
-    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, tr = tile_rows(g);
+    const Planes *p = &j->p;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
     const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
-    float *col = j->scratch + slot * j->stride, *xp = col + nn_scratch_stride(col_floats(g));
-    for (int64_t s = s0; s < s1; s++) {
-        const float *xs = j->x + s * g->c * hw, *ds = j->dout + s * g->oc * ohw;
-        for (int gi = 0; gi < g->groups; gi++) {
-            const float *dg = ds + (int64_t)gi * ocg * ohw;
-            float *ag = acc + (int64_t)gi * ocg * K;
-            if (is_pointwise(g)) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, K, (int)ohw, 1.0f, dg, (int)ohw,
-                            xs + (int64_t)gi * cg * hw, (int)ohw, 1.0f, ag, K);
-                continue;
-            }
-            const float *base = padded(xp, xs, gi * cg, cg, g);
-            for (int oh0 = 0; oh0 < g->oh; oh0 += tr) {
-                int oh1 = oh0 + tr < g->oh ? oh0 + tr : g->oh, n = (oh1 - oh0) * g->ow;
-                im2col_rows(col, base, cg, g, oh0, oh1);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, K, n, 1.0f, dg + (int64_t)oh0 * g->ow,
-                            (int)ohw, col, n, 1.0f, ag, K);
-            }
+    float *planes = j->scratch + slot * j->stride, *pb = planes + nn_scratch_stride((int64_t)cg * p->chan),
+          *ct = pb + nn_scratch_stride(gemm_packed_floats(ocg, p->n));
+    /* Stride 1 without padding: the sample's channels are the planes. */
+    const int direct = g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+    for (int gi = 0; gi < g->groups; gi++) {
+        for (int64_t s = s0; s < s1; s++) {
+            const float *xs = j->x + s * g->c * hw;
+            if (!direct) fill_planes(planes, xs, gi * cg, cg, g, p, NULL, NULL);
+            pack_dout_grid(pb, j->dout + s * g->oc * ohw + (int64_t)gi * ocg * ohw, ocg, g, p);
+            gemm_run_arows(GEMM_AUTO, K, ocg, p->n, direct ? xs + (int64_t)gi * cg * hw : planes, j->boff, pb, ct, ocg,
+                           s > s0);
         }
+        float *ag = acc + (int64_t)gi * ocg * K;
+        for (int o = 0; o < ocg; o++)
+            for (int k = 0; k < K; k++) ag[(int64_t)o * K + k] += ct[(int64_t)k * ocg + o];
     }
     return SN_OK;
 }
@@ -600,12 +552,24 @@ int conv2d_backward_params(float *dw, float *db, const float *dout, const float 
     }
     if (!dw) return SN_OK;
     int slots = nn_sum_slots(nthreads, g->n);
-    ConvJob j = {.g = g, .x = x, .dout = dout, .stride = nn_scratch_stride(scratch_floats(g))};
-    j.scratch = nn_scratch_alloc(is_pointwise(g) ? 1 : slots, is_pointwise(g) ? 1 : scratch_floats(g));
-    if (!j.scratch) return SN_ERR;
-    int64_t size = (int64_t)g->oc * (g->c / g->groups) * g->kh * g->kw;
-    int rc = nn_sum_blocks(nthreads, g->n, size, dw, weight_block, &j);
+    const int K = g->c / g->groups * g->kh * g->kw;
+    ConvJob j = {.g = g, .x = x, .dout = dout};
+    planes_geom(&j.p, g);
+    j.stride = nn_scratch_stride(wgrad_floats(g, &j.p));
+    int64_t *boff = malloc(sizeof(int64_t) * (size_t)K);
+    j.scratch = boff ? nn_scratch_alloc(slots, wgrad_floats(g, &j.p)) : NULL;
+    if (!boff) sn_errorf("out of memory");
+    int rc = SN_ERR;
+    if (j.scratch) {
+        /* zero once: the planes' padding cells and the packed dout's
+         * garbage cells stay zero (fill_planes, pack_dout_grid) */
+        memset(j.scratch, 0, sizeof(float) * (size_t)(slots * j.stride));
+        plane_offsets(boff, g, &j.p);
+        j.boff = boff;
+        rc = nn_sum_blocks(nthreads, g->n, (int64_t)g->oc * K, dw, weight_block, &j);
+    }
     nn_scratch_free(j.scratch);
+    free(boff);
     return rc;
 }
 

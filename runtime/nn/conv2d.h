@@ -6,8 +6,9 @@
  * the padded planes (no im2col copy); every output is b + one fmaf chain over
  * (c, ki, kj). Input gradient: the same GEMM as a transposed convolution
  * (stride 1) or W_g^T x dout added back into the planes (strides). Weight
- * gradients: im2col + cblas_sgemm in fixed sample blocks (layer.h). Parallel
- * over samples. Forward overwrites; backward adds. */
+ * gradients: the same planes' im2col rows read in place times dout
+ * transposed onto the grid, summed in fixed sample blocks (layer.h).
+ * Parallel over samples. Forward overwrites; backward adds. */
 #ifndef SANITY_NN_CONV2D_H
 #define SANITY_NN_CONV2D_H
 

@@ -71,6 +71,7 @@ void gemm_pack_b(float *pb, const float *b, int64_t k, int64_t n, int64_t rs, in
 typedef struct {
     int64_t k;
     const float *a;
+    const int64_t *aoff; /* NULL: A rows at a + i * ars; else row i at a + aoff[i] (acs = 1) */
     int64_t ars, acs;
     const float *b;
     const int64_t *boff; /* NULL: rows at b + r * ldb */
@@ -85,7 +86,7 @@ static void tile_portable(const Tile *t) {
     for (int i = 0; i < t->m; i++) {
         for (int j = 0; j < t->n; j++) acc[j] = 0.0f;
         for (int64_t r = 0; r < t->k; r++) {
-            const float av = t->a[i * t->ars + r * t->acs];
+            const float av = t->aoff ? t->a[t->aoff[i] + r] : t->a[i * t->ars + r * t->acs];
             const float *br = t->b + (t->boff ? t->boff[r] : r * t->ldb);
             for (int j = 0; j < t->n; j++) acc[j] = fmaf(av, br[j], acc[j]);
         }
@@ -101,7 +102,7 @@ static void tile_portable(const Tile *t) {
  * a straight-line kernel. Every lane's multiply-add is _mm256_fmadd_ps, i.e.
  * fmaf, in k order. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-tile_avx2_body(const Tile *t, const int MR, const int NV, const int OFFS, const int PART) {
+tile_avx2_body(const Tile *t, const int MR, const int NV, const int OFFS, const int PART, const int AROWS) {
     __m256 acc[GEMM_MR][GEMM_WMAX / 8];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++)
@@ -111,6 +112,9 @@ tile_avx2_body(const Tile *t, const int MR, const int NV, const int OFFS, const 
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(t->n - (NV - 1) * 8), lanes);
     const float *a = t->a, *b = t->b;
     const int64_t ars = t->ars, acs = t->acs, ldb = t->ldb, *boff = t->boff;
+    const float *arow[GEMM_MR]; /* AROWS: row i of A */
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) arow[i] = AROWS ? a + t->aoff[i] : a;
     for (int64_t r = 0; r < t->k; r++) {
         const float *br = OFFS ? b + boff[r] : b + r * ldb;
         const float *ar = a + r * acs;
@@ -123,14 +127,14 @@ tile_avx2_body(const Tile *t, const int MR, const int NV, const int OFFS, const 
                 bv[v] = PART && v == NV - 1 ? _mm256_maskload_ps(br + v * 8, mask) : _mm256_loadu_ps(br + v * 8);
 #pragma GCC unroll 6
             for (int i = 0; i < MR; i++) {
-                const __m256 av = _mm256_broadcast_ss(ar + i * ars);
+                const __m256 av = _mm256_broadcast_ss(AROWS ? arow[i] + r : ar + i * ars);
 #pragma GCC unroll 6
                 for (int v = 0; v < NV; v++) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
             }
         } else {
             __m256 av[GEMM_MR];
 #pragma GCC unroll 6
-            for (int i = 0; i < MR; i++) av[i] = _mm256_broadcast_ss(ar + i * ars);
+            for (int i = 0; i < MR; i++) av[i] = _mm256_broadcast_ss(AROWS ? arow[i] + r : ar + i * ars);
 #pragma GCC unroll 6
             for (int v = 0; v < NV; v++) {
                 const __m256 bv =
@@ -161,11 +165,12 @@ tile_avx2_body(const Tile *t, const int MR, const int NV, const int OFFS, const 
     }
 }
 
-#define TILE_FN(MR, NV, OFFS, PART)                                                                                    \
-    __attribute__((target("avx2,fma"))) static void tile_avx2_##MR##_##NV##_##OFFS##PART(const Tile *t) {            \
-        tile_avx2_body(t, MR, NV, OFFS, PART);                                                                         \
+#define TILE_FN(MR, NV, OFFS, PART, AROWS)                                                                             \
+    __attribute__((target("avx2,fma"))) static void tile_avx2_##MR##_##NV##_##OFFS##PART##AROWS(const Tile *t) {     \
+        tile_avx2_body(t, MR, NV, OFFS, PART, AROWS);                                                                  \
     }
-#define TILE_FNS_NV(MR, NV) TILE_FN(MR, NV, 0, 0) TILE_FN(MR, NV, 1, 0) TILE_FN(MR, NV, 1, 1)
+#define TILE_FNS_NV(MR, NV)                                                                                            \
+    TILE_FN(MR, NV, 0, 0, 0) TILE_FN(MR, NV, 1, 0, 0) TILE_FN(MR, NV, 1, 1, 0) TILE_FN(MR, NV, 0, 0, 1)
 #define TILE_FNS(MR)                                                                                                   \
     TILE_FNS_NV(MR, 1) TILE_FNS_NV(MR, 2) TILE_FNS_NV(MR, 3) TILE_FNS_NV(MR, 4) TILE_FNS_NV(MR, 5) TILE_FNS_NV(MR, 6)
 TILE_FNS(1)
@@ -175,16 +180,18 @@ TILE_FNS(4)
 TILE_FNS(5)
 TILE_FNS(6)
 
-/* [rows - 1][vectors - 1][packed B | in place, full | in place, partial] */
+/* [rows - 1][vectors - 1][packed B | in place, full | in place, partial | packed B, A rows at offsets] */
 typedef void (*TileFn)(const Tile *t);
-#define TILE_ENTRY(MR, NV) {tile_avx2_##MR##_##NV##_00, tile_avx2_##MR##_##NV##_10, tile_avx2_##MR##_##NV##_11}
+#define TILE_ENTRY(MR, NV)                                                                                             \
+    {tile_avx2_##MR##_##NV##_000, tile_avx2_##MR##_##NV##_100, tile_avx2_##MR##_##NV##_110,                           \
+     tile_avx2_##MR##_##NV##_001}
 #define TILE_ROW(MR)                                                                                                   \
     {TILE_ENTRY(MR, 1), TILE_ENTRY(MR, 2), TILE_ENTRY(MR, 3), TILE_ENTRY(MR, 4), TILE_ENTRY(MR, 5), TILE_ENTRY(MR, 6)}
-static const TileFn tile_avx2_fns[GEMM_MR][GEMM_WMAX / 8][3] = {TILE_ROW(1), TILE_ROW(2), TILE_ROW(3),
+static const TileFn tile_avx2_fns[GEMM_MR][GEMM_WMAX / 8][4] = {TILE_ROW(1), TILE_ROW(2), TILE_ROW(3),
                                                                TILE_ROW(4), TILE_ROW(5), TILE_ROW(6)};
 
 static void tile_avx2(const Tile *t) {
-    int nv = (t->n + 7) / 8, kind = t->boff ? 1 + (t->n % 8 != 0) : 0;
+    int nv = (t->n + 7) / 8, kind = t->aoff ? 3 : t->boff ? 1 + (t->n % 8 != 0) : 0;
     tile_avx2_fns[t->m - 1][nv - 1][kind](t);
 }
 #endif
@@ -197,9 +204,9 @@ static int tile_width(int64_t m) {
 
 /* Rows are split into ceil(m / MR) tiles of nearly equal height (16 = 6+5+5,
  * not 6+6+4): short last tiles would have too few accumulators. */
-static void run_tiles(GemmKernel kern, int64_t m, int64_t n, int64_t k, const float *a, int64_t ars, int64_t acs,
-                      const float *b, const int64_t *boff, int width, int64_t panel_stride, float *c, int64_t ldc,
-                      int accumulate) {
+static void run_tiles(GemmKernel kern, int64_t m, int64_t n, int64_t k, const float *a, const int64_t *aoff,
+                      int64_t ars, int64_t acs, const float *b, const int64_t *boff, int width, int64_t panel_stride,
+                      float *c, int64_t ldc, int accumulate) {
     void (*tile)(const Tile *) = tile_portable;
 #if GEMM_HAVE_AVX2
     if (resolve(kern) == GEMM_AVX2) tile = tile_avx2;
@@ -214,7 +221,8 @@ static void run_tiles(GemmKernel kern, int64_t m, int64_t n, int64_t k, const fl
         for (int64_t ti = 0; ti < ntiles; ti++) {
             int64_t i0 = ti * m / ntiles, i1 = (ti + 1) * m / ntiles;
             t.m = (int)(i1 - i0);
-            t.a = a + i0 * ars;
+            t.a = aoff ? a : a + i0 * ars;
+            t.aoff = aoff ? aoff + i0 : NULL;
             t.c = c + i0 * ldc + j0;
             tile(&t);
         }
@@ -223,13 +231,18 @@ static void run_tiles(GemmKernel kern, int64_t m, int64_t n, int64_t k, const fl
 
 void gemm_run(GemmKernel kern, int64_t m, int64_t n, int64_t k, const float *a, int64_t ars, int64_t acs,
               const float *pb, float *c, int64_t ldc, int accumulate) {
-    run_tiles(kern, m, n, k, a, ars, acs, pb, NULL, GEMM_NR, k * GEMM_NR, c, ldc, accumulate);
+    run_tiles(kern, m, n, k, a, NULL, ars, acs, pb, NULL, GEMM_NR, k * GEMM_NR, c, ldc, accumulate);
+}
+
+void gemm_run_arows(GemmKernel kern, int64_t m, int64_t n, int64_t k, const float *a, const int64_t *aoff,
+                    const float *pb, float *c, int64_t ldc, int accumulate) {
+    run_tiles(kern, m, n, k, a, aoff, 0, 1, pb, NULL, GEMM_NR, k * GEMM_NR, c, ldc, accumulate);
 }
 
 void gemm_run_rows(GemmKernel kern, int64_t m, int64_t n, int64_t k, const float *a, int64_t ars, int64_t acs,
                    const float *b, const int64_t *boff, float *c, int64_t ldc, int accumulate) {
     const int w = tile_width(m);
-    run_tiles(kern, m, n, k, a, ars, acs, b, boff, w, w, c, ldc, accumulate);
+    run_tiles(kern, m, n, k, a, NULL, ars, acs, b, boff, w, w, c, ldc, accumulate);
 }
 
 int gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,

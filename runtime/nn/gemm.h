@@ -21,7 +21,7 @@
  * Callers either pack B (gemm_pack_b: zero-padded panels, any layout) or give
  * rows of B in place at offsets (gemm_run_rows: B[k, j] = b[boff[k] + j],
  * used by convolutions on padded planes). A is read in place with any
- * strides. Nothing here allocates except gemm() itself; nothing is threaded:
+ * strides, or as rows at offsets (gemm_run_arows). Nothing here allocates except gemm() itself; nothing is threaded:
  * callers split rows or panels over threads, which cannot change any bit. */
 #ifndef SANITY_NN_GEMM_H
 #define SANITY_NN_GEMM_H
@@ -58,6 +58,11 @@ void gemm_run(GemmKernel kern, int64_t m, int64_t n, int64_t k, const float *a, 
  * Tiles are up to GEMM_WMAX columns wide when m is small. */
 void gemm_run_rows(GemmKernel kern, int64_t m, int64_t n, int64_t k, const float *a, int64_t ars, int64_t acs,
                    const float *b, const int64_t *boff, float *c, int64_t ldc, int accumulate);
+
+/* The same with A rows at offsets: A[i, r] = a[aoff[i] + r] (weight
+ * gradients read the im2col rows of a convolution in place this way). */
+void gemm_run_arows(GemmKernel kern, int64_t m, int64_t n, int64_t k, const float *a, const int64_t *aoff,
+                    const float *pb, float *c, int64_t ldc, int accumulate);
 
 /* Convenience: C[m, n] (+)= op(A) op(B), row-major, op = transpose when ta/tb;
  * A is [m, k] (ta = 0, lda >= k) or stored [k, m] (ta = 1); B is [k, n] or

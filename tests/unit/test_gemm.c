@@ -75,7 +75,7 @@ TEST(gemm_is_one_fmaf_chain_per_element) {
                     int64_t m = ms[mi], n = ns[ni], k = ks[ki], ldc = n + 3;
                     float *a = randv(m * k + 1, 1), *c0 = randv(m * ldc, 2);
                     float *c = malloc(sizeof(float) * (size_t)(m * ldc)), *r = malloc(sizeof(float) * (size_t)(m * ldc));
-                    RowsB rb = rows_b(k, n, 3);
+                    RowsB rb = rows_b(k, n, 3), ra = rows_b(m, k, 5); /* ra: m rows of k at offsets */
                     float *pb = malloc(sizeof(float) * (size_t)(gemm_packed_floats(n, k) + 1));
                     float *bd = randv(k * n + 1, 4); /* B dense [k, n] for the packed path */
                     int64_t *dense = malloc(sizeof(int64_t) * (size_t)(k + 1));
@@ -100,9 +100,19 @@ TEST(gemm_is_one_fmaf_chain_per_element) {
                         CHECK_MSG(!memcmp(c, r, sizeof(float) * (size_t)(m * ldc)),
                                   "packed: kernel %d m %lld n %lld k %lld acc %d", (int)kern, (long long)m,
                                   (long long)n, (long long)k, acc);
+                        /* A rows at overlapping offsets (im2col rows in place), packed B */
+                        memcpy(c, c0, sizeof(float) * (size_t)(m * ldc));
+                        memcpy(r, c0, sizeof(float) * (size_t)(m * ldc));
+                        gemm_run_arows(kern, m, n, k, ra.buf, ra.boff, pb, c, ldc, acc);
+                        for (int64_t i = 0; i < m; i++) /* the reference reads row i at ra.boff[i] */
+                            ref_chain(1, n, k, ra.buf + ra.boff[i], 0, 1, bd, dense, r + i * ldc, ldc, acc);
+                        CHECK_MSG(!memcmp(c, r, sizeof(float) * (size_t)(m * ldc)),
+                                  "A rows: kernel %d m %lld n %lld k %lld acc %d", (int)kern, (long long)m,
+                                  (long long)n, (long long)k, acc);
                         checked++;
                     }
                     free(a), free(c0), free(c), free(r), free(pb), free(bd), free(dense);
+                    rows_free(&ra);
                     rows_free(&rb);
                 }
     }

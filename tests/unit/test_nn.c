@@ -76,6 +76,9 @@ TEST(grad_conv2d) {
     GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':4,'out_channels':4,'kernel_size':3,'groups':4,"
        "'stride':2,'padding':2,'dilation':2}}]}",
        S(2, 4, 6, 6), 0, 1e-2, "conv2d depthwise, stride, padding, dilation");
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':4,'out_channels':6,'kernel_size':[2,3],"
+       "'groups':2}}]}",
+       S(2, 4, 5, 6), 0, 1e-2, "conv2d groups 2, unpadded stride 1 (the input planes read in place)");
 }
 
 /* Stride-1 layers whose padding is at most d(k-1) take the input-gradient
