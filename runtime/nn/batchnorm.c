@@ -19,6 +19,7 @@ typedef struct {
     int64_t n, s;
     int c;
     float eps, momentum;
+    int assign; /* backward: dx is uninitialized; write it instead of adding */
 } BnJob;
 
 #define AT(p, i, ch) ((p) + ((i)*j->c + (ch)) * j->s) /* start of sample i, channel ch */
@@ -172,14 +173,18 @@ static int train_bwd(void *ctx, int64_t b, int64_t e, int worker) {
         for (int64_t i = 0; i < j->n; i++) {
             const float *x = AT(j->x, i, ch), *dy = AT(j->dy, i, ch);
             float *dx = AT(j->dx, i, ch);
-            for (int64_t q = 0; q < j->s; q++) dx[q] += (dy[q] - mdy - (x[q] - mean) * invstd * mdyx) * k;
+            if (j->assign) /* 0 + v: the bits of adding into zeros */
+                for (int64_t q = 0; q < j->s; q++) dx[q] = 0.0f + (dy[q] - mdy - (x[q] - mean) * invstd * mdyx) * k;
+            else
+                for (int64_t q = 0; q < j->s; q++) dx[q] += (dy[q] - mdy - (x[q] - mean) * invstd * mdyx) * k;
         }
     }
     return SN_OK;
 }
 
 int batchnorm_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                             const float *gamma, const float *saved, int64_t n, int c, int64_t s, int nthreads) {
+                             const float *gamma, const float *saved, int64_t n, int c, int64_t s, int assign,
+                             int nthreads) {
     BnJob j = {.dx = dx,
                .dgamma = dgamma,
                .dbeta = dbeta,
@@ -189,7 +194,8 @@ int batchnorm_backward_train(float *dx, float *dgamma, float *dbeta, const float
                .csaved = saved,
                .n = n,
                .s = s,
-               .c = c};
+               .c = c,
+               .assign = assign};
     return nn_parallel(nthreads, c, 1, train_bwd, &j);
 }
 
@@ -209,7 +215,10 @@ static int eval_bwd(void *ctx, int64_t b, int64_t e, int worker) {
         for (int64_t i = 0; i < j->n; i++) {
             const float *dy = AT(j->dy, i, ch);
             float *dx = AT(j->dx, i, ch);
-            for (int64_t q = 0; q < j->s; q++) dx[q] += dy[q] * k;
+            if (j->assign)
+                for (int64_t q = 0; q < j->s; q++) dx[q] = 0.0f + dy[q] * k;
+            else
+                for (int64_t q = 0; q < j->s; q++) dx[q] += dy[q] * k;
         }
     }
     return SN_OK;
@@ -217,7 +226,7 @@ static int eval_bwd(void *ctx, int64_t b, int64_t e, int worker) {
 
 int batchnorm_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *gamma,
                             const float *running_mean, const float *running_var, int64_t n, int c, int64_t s, float eps,
-                            int nthreads) {
+                            int assign, int nthreads) {
     BnJob j = {.dx = dx,
                .dgamma = dgamma,
                .dbeta = dbeta,
@@ -229,7 +238,8 @@ int batchnorm_backward_eval(float *dx, float *dgamma, float *dbeta, const float 
                .n = n,
                .s = s,
                .c = c,
-               .eps = eps};
+               .eps = eps,
+               .assign = assign};
     return nn_parallel(nthreads, c, 1, eval_bwd, &j);
 }
 #undef AT
@@ -312,10 +322,10 @@ static int bn_backward(Node *nd, const Tensor *const *in, const Tensor *d_out, T
     const float *gamma = tensor_data(&nd->param[0]);
     if (run->training)
         return batchnorm_backward_train(dx, dg, db, tensor_data(d_out), tensor_data(in[0]), gamma,
-                                        tensor_data(&nd->saved), n, c, s, run->nthreads);
+                                        tensor_data(&nd->saved), n, c, s, run->fresh & 1, run->nthreads);
     return batchnorm_backward_eval(dx, dg, db, tensor_data(d_out), tensor_data(in[0]), gamma,
                                    tensor_data(&nd->buffer[0]), tensor_data(&nd->buffer[1]), n, c, s, nd->cfg.eps,
-                                   run->nthreads);
+                                   run->fresh & 1, run->nthreads);
 }
 
 /* PyTorch's reset_parameters(): weight 1, bias 0, and reset_running_stats(). */
@@ -329,6 +339,6 @@ static void bn_init(Node *nd, uint64_t seed, const char *purpose) {
 }
 
 const LayerOps layer_batchnorm1d_ops = {"batchnorm1d", 1,          0,           bn_check, bn_param_shapes,
-                                        bn1_shape,     bn_forward, bn_backward, bn_init, 0};
+                                        bn1_shape,     bn_forward, bn_backward, bn_init, 1};
 const LayerOps layer_batchnorm2d_ops = {"batchnorm2d", 1,          0,           bn_check, bn_param_shapes,
-                                        bn2_shape,     bn_forward, bn_backward, bn_init, 0};
+                                        bn2_shape,     bn_forward, bn_backward, bn_init, 1};

@@ -25,12 +25,14 @@ int batchnorm_forward_eval(float *y, const float *x, const float *gamma, const f
 void batchnorm_eval_affine(float *scale, float *shift, const float *gamma, const float *beta,
                            const float *running_mean, const float *running_var, int c, float eps);
 /* Backward of the train forward (through the batch statistics).
- * dx (may be NULL) +=; dgamma, dbeta (may be NULL) +=. saved from forward. */
+ * dx (may be NULL) += (or = 0 + when assign: dx uninitialized);
+ * dgamma, dbeta (may be NULL) +=. saved from forward. */
 int batchnorm_backward_train(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                             const float *gamma, const float *saved, int64_t n, int c, int64_t s, int nthreads);
-/* Backward of the eval forward (an affine map per channel). */
+                             const float *gamma, const float *saved, int64_t n, int c, int64_t s, int assign,
+                             int nthreads);
+/* Backward of the eval forward (an affine map per channel); dx as above. */
 int batchnorm_backward_eval(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *gamma,
                             const float *running_mean, const float *running_var, int64_t n, int c, int64_t s, float eps,
-                            int nthreads);
+                            int assign, int nthreads);
 
 #endif
