@@ -307,7 +307,9 @@ static int kept_bn(const Model *m, int c, int training) {
 
 static int kept_relu(const Model *m, int c, int training) {
     int b = kept_bn(m, c, training), r = b >= 0 ? sole_consumer(m, b) : -1;
-    return r >= 0 && m->nodes[r].kind == LAYER_RELU ? r : -1;
+    if (r < 0 || m->nodes[r].kind != LAYER_RELU) return -1;
+    int p = sole_consumer(m, r);
+    return p >= 0 && folded_relu(m, p) == r ? -1 : r; /* a max-pool runs it */
 }
 
 /* What conv node i runs of the nodes after it (LayerRun), given its output
