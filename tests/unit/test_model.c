@@ -360,6 +360,14 @@ TEST(model_folded_relu_pool_same_bits) {
                  "{'name':'j','type':'add','inputs':['a','r2']},"
                  "{'name':'f','type':'flatten'},{'name':'l','type':'linear','config':{'in_features':100,'out_features':4}}]}",
                  2, 10, 4, "conv output read by a folded pool and another pool; a ReLU with two consumers");
+    check_folded("{'seed':13,'nodes':["
+                 "{'name':'c1','type':'conv2d','config':{'in_channels':2,'out_channels':4,'kernel_size':3,'padding':1}},"
+                 "{'name':'r1','type':'relu'},{'name':'p1','type':'maxpool2d','config':{'kernel_size':2}},"
+                 "{'name':'c2','type':'conv2d','config':{'in_channels':4,'out_channels':4,'kernel_size':3,'padding':1}},"
+                 "{'name':'b2','type':'batchnorm2d','config':{'num_features':4}},{'name':'r2','type':'relu'},"
+                 "{'name':'p2','type':'maxpool2d','config':{'kernel_size':2}},"
+                 "{'name':'f','type':'flatten'},{'name':'l','type':'linear','config':{'in_features':16,'out_features':4}}]}",
+                 2, 8, 4, "eval conv-bn-relu-pool: the pool runs the ReLU, the conv the batch norm");
 }
 
 /* Batch norms with statistics and affine parameters far from the identity
