@@ -310,8 +310,11 @@ static int run_forward(float *out, const float *x, const float *w, const float *
     j.stride = nn_scratch_stride(forward_floats(g, &j.p));
     const int workers = nn_workers(nthreads, g->n, grain);
     j.scratch = nn_scratch_alloc(workers, forward_floats(g, &j.p));
-    /* zero once: each worker's planes then keep their padding cells at zero */
-    if (j.scratch) memset(j.scratch, 0, sizeof(float) * (size_t)(workers * j.stride));
+    /* zero once: each worker's planes then keep their padding cells at zero
+     * (its grid needs none: the GEMM writes every cell read) */
+    const int64_t plane_floats = nn_scratch_stride((int64_t)(g->c / g->groups) * j.p.chan);
+    for (int w = 0; j.scratch && w < workers; w++)
+        memset(j.scratch + w * j.stride, 0, sizeof(float) * (size_t)plane_floats);
     int rc = j.scratch ? nn_parallel(nthreads, g->n, grain, forward_range, &j) : SN_ERR;
     nn_scratch_free(j.scratch);
     free(boff);
