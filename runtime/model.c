@@ -268,10 +268,21 @@ static int absorbed_relu(const Model *m, int c, int training) {
     return p >= 0 && folded_relu(m, p) == r ? -1 : r; /* a max-pool takes it */
 }
 
-/* Whether node i (a batch norm or ReLU) runs inside a conv. */
+/* fold_add_relu (model.h): the ReLU add node a runs inside it, or -1. */
+static int absorbed_add_relu(const Model *m, int a) {
+    if (!m->fold_add_relu || a == MODEL_INPUT || m->nodes[a].kind != LAYER_ADD) return -1;
+    int r = sole_consumer(m, a);
+    if (r < 0 || m->nodes[r].kind != LAYER_RELU || r == m->nnodes - 1) return -1;
+    int p = sole_consumer(m, r);
+    return p >= 0 && folded_relu(m, p) == r ? -1 : r; /* a max-pool takes it */
+}
+
+/* Whether node i (a batch norm or ReLU) runs inside a conv or an add. */
 static int is_absorbed(const Model *m, int i, int training) {
     const Node *n = &m->nodes[i];
-    if (!m->fold_conv_bn || training || n->ninputs != 1 || n->inputs[0] == MODEL_INPUT) return 0;
+    if (n->ninputs != 1 || n->inputs[0] == MODEL_INPUT) return 0;
+    if (n->kind == LAYER_RELU && absorbed_add_relu(m, n->inputs[0]) == i) return 1;
+    if (!m->fold_conv_bn || training) return 0;
     if (n->kind == LAYER_BATCHNORM2D) return absorbed_bn(m, n->inputs[0], training) == i;
     if (n->kind != LAYER_RELU) return 0;
     const Node *b = &m->nodes[n->inputs[0]];
@@ -320,7 +331,8 @@ static int set_post(Model *m, int i, const Shape *os, LayerRun *run, int *kept_b
     int absorbed = absorbed_bn(m, i, m->training) >= 0;
     int b = absorbed ? absorbed_bn(m, i, m->training) : kept_bn(m, i, m->training);
     int r = absorbed ? absorbed_relu(m, i, m->training) : kept_relu(m, i, m->training);
-    run->post_bn = NULL, run->post_relu = 0, run->post_bn_out = run->post_relu_out = NULL;
+    run->post_bn = NULL, run->post_relu = absorbed_add_relu(m, i) >= 0;
+    run->post_bn_out = run->post_relu_out = NULL;
     *kept_b = *kept_r = -1;
     if (b < 0) return SN_OK;
     Shape bs;
@@ -345,7 +357,7 @@ static int set_post(Model *m, int i, const Shape *os, LayerRun *run, int *kept_b
 static void set_absorbed(const Model *m, int i, int training, LayerRun *run) {
     int b = absorbed_bn(m, i, training);
     run->post_bn = b >= 0 ? &m->nodes[b] : NULL;
-    run->post_relu = absorbed_relu(m, i, training) >= 0;
+    run->post_relu = absorbed_relu(m, i, training) >= 0 || absorbed_add_relu(m, i) >= 0;
     run->post_bn_out = run->post_relu_out = NULL;
 }
 
@@ -405,8 +417,9 @@ int model_forward_from(Model *m, int node, const Tensor *z, Tensor *out, int nth
     if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
     if (is_folded(m, node)) /* its pool reads the node before it */
         return sn_errorf("cannot start the forward at '%s': it is folded into its max-pool", m->nodes[node].name);
-    if (is_absorbed(m, node, m->training) || absorbed_bn(m, node, m->training) >= 0)
-        return sn_errorf("cannot start the forward at '%s': this model copy runs it together with its conv",
+    if (is_absorbed(m, node, m->training) || absorbed_bn(m, node, m->training) >= 0 ||
+        absorbed_add_relu(m, node) >= 0)
+        return sn_errorf("cannot start the forward at '%s': this model copy runs it together with its neighbour",
                          m->nodes[node].name);
     for (int i = node + 1; i < m->nnodes; i++)
         for (int k = 0; k < m->nodes[i].ninputs; k++)
@@ -438,8 +451,8 @@ int model_forward_from(Model *m, int node, const Tensor *z, Tensor *out, int nth
 static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rules, int want_param_grads,
                           Tensor *d_input, int stop, int nthreads) {
     if (!m->has_forward) return sn_errorf("backward before forward: run a forward pass first");
-    if (rules && m->fold_relu_pool) /* a rule may be attached to a ReLU that does not run */
-        return sn_errorf("backward rules need every layer: this model copy folds ReLUs into max-pools");
+    if (rules && (m->fold_relu_pool || m->fold_add_relu)) /* a rule may be attached to a ReLU that does not run */
+        return sn_errorf("backward rules need every layer: this model copy folds ReLUs into max-pools and adds");
     if ((rules || want_param_grads) && m->fold_conv_bn && !m->fwd_training)
         return sn_errorf("backward rules and parameter gradients need every layer: this model copy runs batch "
                          "norms inside convs");
@@ -555,8 +568,9 @@ int model_backward_to(Model *m, const Tensor *d_out, int node, int nthreads) {
     if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
     if (is_folded(m, node)) /* it gets no gradient of its own */
         return sn_errorf("cannot stop the backward at '%s': it is folded into its max-pool", m->nodes[node].name);
-    if (is_absorbed(m, node, m->fwd_training) || absorbed_bn(m, node, m->fwd_training) >= 0)
-        return sn_errorf("cannot stop the backward at '%s': this model copy runs it together with its conv",
+    if (is_absorbed(m, node, m->fwd_training) || absorbed_bn(m, node, m->fwd_training) >= 0 ||
+        absorbed_add_relu(m, node) >= 0)
+        return sn_errorf("cannot stop the backward at '%s': this model copy runs it together with its neighbour",
                          m->nodes[node].name);
     return backward_nodes(m, d_out, NULL, 0, NULL, node, nthreads);
 }

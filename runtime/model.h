@@ -77,6 +77,10 @@ typedef struct Model {
      * are refused (the batch norm's would be lost). For private copies,
      * like fold_relu_pool. */
     int fold_conv_bn;
+    /* A ReLU that is an add's only consumer runs inside the add (a residual
+     * join: one pass over the sum and one over its gradient fewer; same
+     * bits). In both modes; backward rules are refused. For private copies. */
+    int fold_add_relu;
 } Model;
 
 /* ---- building ---- */

@@ -62,8 +62,8 @@ int attr_check_targets(const float *targets, int64_t n, int64_t nclasses);
  * what a task of rows checks, so that N tasks cost O(N), not O(N^2). */
 int attr_check_target_range(const float *targets, int64_t first, int64_t count, int64_t nclasses);
 
-/* out[0..n) = private copies of m for n workers, with fold_relu_pool and
- * fold_conv_bn set (model.h): their passes are the engine's own, never
+/* out[0..n) = private copies of m for n workers, with fold_relu_pool,
+ * fold_conv_bn and fold_add_relu set (model.h): their passes are the engine's own, never
  * inspected. head: a node the passes start at and stop at (rows.h), or -1;
  * when it is a conv that would run its batch norm, fold_conv_bn stays off
  * (the head's own output is what the engine reads and writes). SN_ERR

@@ -127,7 +127,7 @@ typedef struct LayerRun {
      * or, when those are NULL, the conv's output holds the last of them
      * (model.h: fold_conv_bn; backward too). */
     const Node *post_bn;
-    int post_relu;
+    int post_relu; /* also add: the ReLU after it runs inside (model.h: fold_add_relu) */
     float *post_bn_out, *post_relu_out;
 } LayerRun;
 

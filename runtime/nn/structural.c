@@ -25,16 +25,29 @@ typedef struct {
     float *y;
     const float *a, *b;
     int assign;
+    int relu;              /* forward: y = relu(a + b) (LayerRun.post_relu) */
+    const float *relu_out; /* backward: a is the gradient at a ReLU's output relu_out */
 } SumJob;
 
-/* y[i] = a[i] + b[i], y[i] = a[i] (b NULL, assign) or y[i] += a[i]. */
-static int sum_range(void *ctx, int64_t lo, int64_t hi, int worker) {
+/* y[i] = a[i] + b[i] (relu: then the ReLU's v > 0 ? v : 0), y[i] = a[i]
+ * (b NULL, assign) or y[i] += a[i]; with relu_out, a[i] is first masked as
+ * the ReLU's backward does (relu_out > 0 ? a : 0). */
+NN_WIDE_LOOPS static int sum_range(void *ctx, int64_t lo, int64_t hi, int worker) {
     (void)worker;
     SumJob *j = ctx;
     float *restrict y = j->y;
-    const float *restrict a = j->a, *restrict b = j->b;
-    if (b)
+    const float *restrict a = j->a, *restrict b = j->b, *restrict r = j->relu_out;
+    if (b && j->relu)
+        for (int64_t i = lo; i < hi; i++) {
+            float v = a[i] + b[i];
+            y[i] = v > 0 ? v : 0.0f;
+        }
+    else if (b)
         for (int64_t i = lo; i < hi; i++) y[i] = a[i] + b[i];
+    else if (r && j->assign)
+        for (int64_t i = lo; i < hi; i++) y[i] = r[i] > 0 ? a[i] : 0.0f;
+    else if (r)
+        for (int64_t i = lo; i < hi; i++) y[i] += r[i] > 0 ? a[i] : 0.0f;
     else if (j->assign)
         memcpy(y + lo, a + lo, sizeof(float) * (size_t)(hi - lo));
     else
@@ -43,7 +56,7 @@ static int sum_range(void *ctx, int64_t lo, int64_t hi, int worker) {
 }
 
 static int sum(float *y, const float *a, const float *b, int64_t n, int assign, int nthreads) {
-    SumJob j = {y, a, b, assign};
+    SumJob j = {y, a, b, assign, 0, NULL};
     return nn_parallel(nthreads, n, 65536, sum_range, &j);
 }
 
@@ -65,20 +78,25 @@ static int add_shape(const LayerConfig *c, const Shape *in, Shape *out) {
     return SN_OK;
 }
 
+/* With run->post_relu (model.h: fold_add_relu) the ReLU after the add runs
+ * here: the activation is the ReLU's, and the gradient arrives at it. */
 static int add_forward(Node *n, const Tensor *const *in, Tensor *out, const LayerRun *run) {
     (void)n;
-    return sum(tensor_data(out), tensor_data(in[0]), tensor_data(in[1]), tensor_numel(out), 0, run->nthreads);
+    SumJob j = {tensor_data(out), tensor_data(in[0]), tensor_data(in[1]), 0, run->post_relu, NULL};
+    return nn_parallel(run->nthreads, tensor_numel(out), 65536, sum_range, &j);
 }
 
 /* The two inputs may be the same tensor (add(x, x)): one after the other
  * (only the first is then fresh). */
 static int add_backward(Node *n, const Tensor *const *in, const Tensor *d_out, Tensor *const *d_in,
                         const LayerRun *run) {
-    (void)n, (void)in;
-    for (int k = 0; k < 2; k++)
-        if (d_in[k] && sum(tensor_data(d_in[k]), tensor_data(d_out), NULL, tensor_numel(d_out), (run->fresh >> k) & 1,
-                           run->nthreads) != SN_OK)
-            return SN_ERR;
+    (void)in;
+    for (int k = 0; k < 2; k++) {
+        if (!d_in[k]) continue;
+        SumJob j = {tensor_data(d_in[k]), tensor_data(d_out), NULL, (run->fresh >> k) & 1, 0,
+                    run->post_relu ? tensor_data(&n->output) : NULL};
+        if (nn_parallel(run->nthreads, tensor_numel(d_out), 65536, sum_range, &j) != SN_OK) return SN_ERR;
+    }
     return SN_OK;
 }
 

@@ -390,16 +390,17 @@ static void scramble_batchnorms(Model *m) {
     }
 }
 
-/* A copy with fold_conv_bn (and fold_relu_pool, as attr's private copies)
- * gives the eval model's outputs and input gradients bit for bit; in
- * training mode it folds nothing. */
+/* A copy with fold_conv_bn and fold_add_relu (and fold_relu_pool, as
+ * attr's private copies) gives the eval model's outputs and input gradients
+ * bit for bit; in training mode only the add's ReLU folds, and parameter
+ * gradients match too. */
 static void check_conv_bn_folded(const char *json, int64_t c, int64_t hw, int ndim_out, const int64_t *out_shape,
                                  const char *first_absorbed, const char *what) {
     Model *m = nt_model(json);
     if (!m) return;
     scramble_batchnorms(m);
     Model *f = model_clone(m);
-    f->fold_relu_pool = 1, f->fold_conv_bn = 1;
+    f->fold_relu_pool = 1, f->fold_conv_bn = 1, f->fold_add_relu = 1;
     int64_t s[] = {3, c, hw, hw};
     Tensor x = nt_randn(4, s, 93, 1.0f), g = nt_randn(ndim_out, out_shape, 94, 1.0f), ya, yb, da, db;
     tensor_data(&x)[7] = NAN;
@@ -411,11 +412,19 @@ static void check_conv_bn_folded(const char *json, int64_t c, int64_t hw, int nd
     /* absorbed nodes: no pass starts or stops there; no rules, no parameter gradients */
     int node = model_find(f, first_absorbed);
     CHECK(model_forward_from(f, node, &x, NULL, 1) != SN_OK);
-    CHECK(has("this model copy runs it together with its conv"));
+    CHECK(has("this model copy runs it together with its neighbour"));
     CHECK(model_backward_to(f, &g, node, 1) != SN_OK);
-    CHECK(has("this model copy runs it together with its conv"));
+    CHECK(has("this model copy runs it together with its neighbour"));
     CHECK(model_forward(f, &x, NULL, 1) == SN_OK && model_backward(f, &g, NULL, 1, NULL, 1) != SN_OK);
     CHECK(has("parameter gradients need every layer"));
+    int add_relu = model_find(f, "r2");
+    if (add_relu >= 0 && f->nodes[f->nodes[add_relu].inputs[0]].kind == LAYER_ADD) {
+        CHECK(model_forward_from(f, add_relu, &x, NULL, 1) != SN_OK);
+        CHECK(has("'r2': this model copy runs it together with its neighbour"));
+        BackwardRule rules[32] = {{0}};
+        CHECK(model_forward(f, &x, NULL, 1) == SN_OK && model_backward(f, &g, rules, 0, NULL, 1) != SN_OK);
+        CHECK(has("backward rules need every layer"));
+    }
     /* training mode: batch statistics, nothing folded, parameter gradients as the model's */
     model_set_training(m, 1), model_set_training(f, 1);
     Pass a, b;
