@@ -289,6 +289,12 @@ static int is_absorbed(const Model *m, int i, int training) {
     return b->kind == LAYER_BATCHNORM2D && b->inputs[0] != MODEL_INPUT && absorbed_relu(m, b->inputs[0], training) == i;
 }
 
+/* Whether node i runs inside its neighbour or runs one inside it (then no
+ * pass may start or stop there: its activation is not its own). */
+static int runs_with_neighbour(const Model *m, int i, int training) {
+    return is_absorbed(m, i, training) || absorbed_bn(m, i, training) >= 0 || absorbed_add_relu(m, i) >= 0;
+}
+
 int model_conv_absorbs_bn(const Model *m, int node) {
     return node >= 0 && node < m->nnodes && conv_bn_pair(m, node) >= 0;
 }
@@ -323,13 +329,13 @@ static int kept_relu(const Model *m, int c, int training) {
     return p >= 0 && folded_relu(m, p) == r ? -1 : r; /* a max-pool runs it */
 }
 
-/* What conv node i runs of the nodes after it (LayerRun), given its output
- * shape os: their shapes are checked as their own forward would, and kept
- * outputs allocated. *kept_b, *kept_r: the nodes this forward computes
- * (their own turn is then skipped), or -1. */
+/* What node i (a conv or an add) runs of the nodes after it (LayerRun),
+ * given its output shape os: their shapes are checked as their own forward
+ * would, and kept outputs allocated. *kept_b, *kept_r: the nodes this
+ * forward computes (their own turn is then skipped), or -1. */
 static int set_post(Model *m, int i, const Shape *os, LayerRun *run, int *kept_b, int *kept_r) {
-    int absorbed = absorbed_bn(m, i, m->training) >= 0;
-    int b = absorbed ? absorbed_bn(m, i, m->training) : kept_bn(m, i, m->training);
+    const int ab = absorbed_bn(m, i, m->training), absorbed = ab >= 0;
+    int b = absorbed ? ab : kept_bn(m, i, m->training);
     int r = absorbed ? absorbed_relu(m, i, m->training) : kept_relu(m, i, m->training);
     run->post_bn = NULL, run->post_relu = absorbed_add_relu(m, i) >= 0;
     run->post_bn_out = run->post_relu_out = NULL;
@@ -352,8 +358,8 @@ static int set_post(Model *m, int i, const Shape *os, LayerRun *run, int *kept_b
     return SN_OK;
 }
 
-/* What a conv node runs of the nodes after it in backward (LayerRun): only
- * absorbed ones; kept ones run their own backward. */
+/* What node i (a conv or an add) runs of the nodes after it in backward
+ * (LayerRun): only absorbed ones; kept ones run their own backward. */
 static void set_absorbed(const Model *m, int i, int training, LayerRun *run) {
     int b = absorbed_bn(m, i, training);
     run->post_bn = b >= 0 ? &m->nodes[b] : NULL;
@@ -417,8 +423,7 @@ int model_forward_from(Model *m, int node, const Tensor *z, Tensor *out, int nth
     if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
     if (is_folded(m, node)) /* its pool reads the node before it */
         return sn_errorf("cannot start the forward at '%s': it is folded into its max-pool", m->nodes[node].name);
-    if (is_absorbed(m, node, m->training) || absorbed_bn(m, node, m->training) >= 0 ||
-        absorbed_add_relu(m, node) >= 0)
+    if (runs_with_neighbour(m, node, m->training))
         return sn_errorf("cannot start the forward at '%s': this model copy runs it together with its neighbour",
                          m->nodes[node].name);
     for (int i = node + 1; i < m->nnodes; i++)
@@ -568,8 +573,7 @@ int model_backward_to(Model *m, const Tensor *d_out, int node, int nthreads) {
     if (node < 0 || node >= m->nnodes) return sn_errorf("no node %d (the model has %d)", node, m->nnodes);
     if (is_folded(m, node)) /* it gets no gradient of its own */
         return sn_errorf("cannot stop the backward at '%s': it is folded into its max-pool", m->nodes[node].name);
-    if (is_absorbed(m, node, m->fwd_training) || absorbed_bn(m, node, m->fwd_training) >= 0 ||
-        absorbed_add_relu(m, node) >= 0)
+    if (runs_with_neighbour(m, node, m->fwd_training))
         return sn_errorf("cannot stop the backward at '%s': this model copy runs it together with its neighbour",
                          m->nodes[node].name);
     return backward_nodes(m, d_out, NULL, 0, NULL, node, nthreads);

@@ -224,6 +224,17 @@ static inline void post_run(float *d, const float *r, int n, const float *bias, 
         for (int i = 0; i < n; i++) d[i] = r[i] * scale + shift;
 }
 
+/* Output channel oc's run of n values r (its row of the grid, or, with
+ * r == d, the output itself): the layers after the conv (j->post). */
+static inline void post_rows(const ConvJob *j, float *d, const float *r, int n, int oc, const float *bias) {
+    const ConvPost *po = j->post;
+    if (po->bn_out)
+        keep_run(d, po->bn_out + (d - j->out), po->relu_out ? po->relu_out + (d - j->out) : NULL, r, n, bias,
+                 po->scale[oc], po->shift[oc]);
+    else
+        post_run(d, r, n, bias, po->scale[oc], po->shift[oc], po->relu);
+}
+
 /* Per-worker floats of the forward: one group's planes, then its output grid. */
 static int64_t forward_floats(const Conv2dGeom *g, const Planes *p) {
     return nn_scratch_stride((int64_t)(g->c / g->groups) * p->chan) + (int64_t)(g->oc / g->groups) * p->n;
@@ -253,16 +264,8 @@ NN_WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int work
                     for (int o = 0; o < ocg; o++)
                         for (int64_t q = 0; q < ohw; q++) og[o * ohw + q] = j->b[gi * ocg + o];
                 gemm_run_rows(GEMM_AUTO, ocg, ohw, K, wg, K, 1, src, j->boff, og, ohw, j->b || j->accumulate);
-                const ConvPost *po = j->post;
-                for (int o = 0; po && o < ocg; o++) {
-                    const int oc = gi * ocg + o;
-                    float *d = og + o * ohw;
-                    if (po->bn_out) /* the conv's output is the grid: the others from it */
-                        keep_run(d, po->bn_out + (d - j->out), po->relu_out ? po->relu_out + (d - j->out) : NULL, d,
-                                 (int)ohw, NULL, po->scale[oc], po->shift[oc]);
-                    else
-                        post_run(d, d, (int)ohw, NULL, po->scale[oc], po->shift[oc], po->relu);
-                }
+                for (int o = 0; j->post && o < ocg; o++) /* the output is the grid, bias included */
+                    post_rows(j, og + o * ohw, og + o * ohw, (int)ohw, gi * ocg + o, NULL);
                 continue;
             }
             gemm_run_rows(GEMM_AUTO, ocg, p->n, K, wg, K, 1, src, j->boff, grid, p->n, 0);
@@ -273,13 +276,8 @@ NN_WIDE_LOOPS static int forward_range(void *ctx, int64_t b, int64_t e, int work
                     const float *r = grid + o * p->n + (int64_t)oh * p->wq;
                     if (j->accumulate)
                         for (int i = 0; i < g->ow; i++) d[i] += r[i];
-                    else if (j->post && j->post->bn_out)
-                        keep_run(d, j->post->bn_out + (d - j->out),
-                                 j->post->relu_out ? j->post->relu_out + (d - j->out) : NULL, r, g->ow,
-                                 j->b ? j->b + oc : NULL, j->post->scale[oc], j->post->shift[oc]);
                     else if (j->post)
-                        post_run(d, r, g->ow, j->b ? j->b + oc : NULL, j->post->scale[oc], j->post->shift[oc],
-                                 j->post->relu);
+                        post_rows(j, d, r, g->ow, oc, j->b ? j->b + oc : NULL);
                     else if (j->b) {
                         const float bias = j->b[oc];
                         for (int i = 0; i < g->ow; i++) d[i] = bias + r[i];
