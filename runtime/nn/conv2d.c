@@ -460,6 +460,184 @@ static int backward_input_grid(float *dx, const float *dout, const float *w, con
     return rc;
 }
 
+/* ---- input gradient of strided convolutions: one stride-1 GEMM per phase ----
+ * dx's padded pixel (Y, X) = (u sh + a, v sw + b) receives W[o, c, ki, kj]
+ * dout[o, u - mi, v - mj] from the window elements with ki dh = a + mi sh
+ * and kj dw = b + mj sw. Per phase (a, b) that is a stride-1 correlation of
+ * dout with the phase's taps: a GEMM [C/g] x [OC/g x taps] x (the phase's
+ * grid) on dout padded once per sample (pr rows above, pc columns left),
+ * chains OC/g x taps long, every dx pixel written once (phases without taps,
+ * e.g. three of four of a 1x1 stride-2 conv, get zeros). The grid path
+ * above does the same products with chains of OC/g and adds K rows into
+ * planes; ResNet-8's stride-2 convolutions run ~2x faster this way. */
+typedef struct {
+    int a, b;           /* padded row Y = a (mod sh), column X = b (mod sw) */
+    int u0, nu, v0, nv; /* its dx pixels: y = u sh + a - ph, u in [u0, u0 + nu); x likewise */
+    int64_t k, n;       /* chain (OC/g x taps); grid columns (nu - 1) wq + nv */
+    float *w;           /* [groups][C/g][k] */
+    int64_t *boff;      /* [k]: tap (o, i, j) in the padded dout planes */
+} Phase;
+
+typedef struct {
+    const Conv2dGeom *g;
+    int pr, pc, hq, wq; /* dout planes: zero rows above, columns left; height, width */
+    int64_t chan;       /* floats per dout plane */
+    int nphase;
+    Phase *ph;
+    float *dx, *scratch;
+    const float *dout;
+    const ConvPre *pre;
+    int64_t stride, maxn;
+    int assign;
+} PhaseJob;
+
+/* Taps of phase q along an axis (kernel k, dilation d, stride s): tap[i] = ki. */
+static int phase_taps(int *tap, int q, int k, int d, int s) {
+    int n = 0;
+    for (int i = 0; i < k; i++)
+        if (i * d % s == q) tap[n++] = i;
+    return n;
+}
+
+/* One dx row of a stride-2 conv from its two column phases: even columns
+ * from e, odd ones from o (w columns). Both phases are written in one
+ * contiguous pass (vectorizable), not as two strided ones. */
+static inline void interleave_row(float *restrict d, const float *restrict e, const float *restrict o, int w,
+                                  int assign) {
+    const int h = w / 2;
+    if (assign)
+        for (int i = 0; i < h; i++) d[2 * i] = e[i], d[2 * i + 1] = o[i];
+    else
+        for (int i = 0; i < h; i++) d[2 * i] += e[i], d[2 * i + 1] += o[i];
+    if (w & 1) d[w - 1] = assign ? e[h] : d[w - 1] + e[h];
+}
+
+NN_WIDE_LOOPS static int backward_phase_range(void *ctx, int64_t b, int64_t e, int worker) {
+    PhaseJob *j = ctx;
+    const Conv2dGeom *g = j->g;
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, sw = g->sw;
+    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w, gsz = (int64_t)cg * j->maxn;
+    /* scratch: dout planes, a zero row (phases without taps), one grid per column phase */
+    float *planes = j->scratch + worker * j->stride, *zero = planes + nn_scratch_stride((int64_t)ocg * j->chan),
+          *grids = zero + nn_scratch_stride(j->maxn);
+    for (int64_t s = b; s < e; s++) {
+        float *dxs = j->dx + s * g->c * hw;
+        const float *ds = j->dout + s * g->oc * ohw;
+        for (int gi = 0; gi < g->groups; gi++) {
+            for (int o = 0; o < ocg; o++)
+                for (int oh = 0; oh < g->oh; oh++) {
+                    float *d = planes + o * j->chan + (int64_t)(j->pr + oh) * j->wq + j->pc;
+                    const int64_t at = (int64_t)(gi * ocg + o) * ohw + (int64_t)oh * g->ow;
+                    if (j->pre)
+                        pre_run(d, ds + at, j->pre->y + s * g->oc * ohw + at, g->ow, j->pre->scale[gi * ocg + o],
+                                j->pre->relu);
+                    else
+                        copy_run(d, ds + at, g->ow);
+                }
+            for (int a = 0; a < g->sh; a++) {
+                const Phase *row = &j->ph[a * sw]; /* the row phase's sw column phases (same u0, nu) */
+                int any = 0;
+                for (int q = 0; q < sw; q++)
+                    if (row[q].k) {
+                        any = 1;
+                        gemm_run_rows(GEMM_AUTO, cg, row[q].n, row[q].k, row[q].w + (int64_t)gi * cg * row[q].k,
+                                      row[q].k, 1, planes, row[q].boff, grids + q * gsz, row[q].n, 0);
+                    }
+                if (!any && !j->assign) continue;
+                for (int c = 0; c < cg; c++)
+                    for (int u = 0; u < row->nu; u++) {
+                        float *d = dxs + (int64_t)(gi * cg + c) * hw +
+                                   (int64_t)((row->u0 + u) * g->sh + a - g->ph) * g->w;
+                        const float *r[2];
+                        for (int q = 0; q < sw; q++) {
+                            const Phase *f = &row[q];
+                            const float *src = f->k ? grids + q * gsz + c * f->n + (int64_t)u * j->wq : zero;
+                            const int x0 = f->v0 * sw + f->b - g->pw; /* its first dx column */
+                            if (sw == 2) {
+                                r[x0] = src;
+                                continue;
+                            }
+                            if (!f->k && !j->assign) continue;
+                            if (j->assign)
+                                for (int v = 0; v < f->nv; v++) d[x0 + (int64_t)v * sw] = src[v];
+                            else
+                                for (int v = 0; v < f->nv; v++) d[x0 + (int64_t)v * sw] += src[v];
+                        }
+                        if (sw == 2) interleave_row(d, r[0], r[1], g->w, j->assign);
+                    }
+            }
+        }
+    }
+    return SN_OK;
+}
+
+static int backward_input_phases(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
+                                 const ConvPre *pre, int nthreads) {
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups, kk = g->kh * g->kw;
+    PhaseJob j = {.g = g, .dx = dx, .dout = dout, .pre = pre, .assign = assign, .nphase = g->sh * g->sw};
+    j.pr = (g->kh - 1) * g->dh / g->sh, j.pc = (g->kw - 1) * g->dw / g->sw;
+    j.hq = j.pr + g->oh, j.wq = j.pc + g->ow;
+    int *ti = malloc(sizeof(int) * (size_t)(g->kh + g->kw)), *tj = ti ? ti + g->kh : NULL;
+    j.ph = calloc((size_t)j.nphase, sizeof(Phase));
+    int rc = SN_ERR;
+    if (!ti || !j.ph) {
+        sn_errorf("out of memory");
+        goto done;
+    }
+    for (int q = 0; q < j.nphase; q++) { /* the dx pixels of each phase fix the planes' size */
+        Phase *f = &j.ph[q];
+        f->a = q / g->sw, f->b = q % g->sw;
+        f->u0 = ceil_div0(g->ph - f->a, g->sh), f->nu = ceil_div0(g->h + g->ph - f->a, g->sh) - f->u0;
+        f->v0 = ceil_div0(g->pw - f->b, g->sw), f->nv = ceil_div0(g->w + g->pw - f->b, g->sw) - f->v0;
+        if (f->nu > 0 && j.hq < j.pr + f->u0 + f->nu) j.hq = j.pr + f->u0 + f->nu;
+        if (f->nv > 0 && j.wq < j.pc + f->v0 + f->nv) j.wq = j.pc + f->v0 + f->nv;
+    }
+    j.chan = (int64_t)j.hq * j.wq;
+    for (int q = 0; q < j.nphase; q++) {
+        Phase *f = &j.ph[q];
+        const int nti = phase_taps(ti, f->a, g->kh, g->dh, g->sh), ntj = phase_taps(tj, f->b, g->kw, g->dw, g->sw);
+        if (!f->nu || !f->nv) continue; /* no dx pixel in this phase (k stays 0) */
+        f->n = (int64_t)(f->nu - 1) * j.wq + f->nv;
+        if (f->n > j.maxn) j.maxn = f->n;
+        f->k = (int64_t)ocg * nti * ntj;
+        if (!f->k) continue;
+        f->w = malloc(sizeof(float) * (size_t)(g->groups * cg * f->k));
+        f->boff = malloc(sizeof(int64_t) * (size_t)f->k);
+        if (!f->w || !f->boff) {
+            sn_errorf("out of memory");
+            goto done;
+        }
+        for (int o = 0; o < ocg; o++)
+            for (int i = 0; i < nti; i++)
+                for (int t = 0; t < ntj; t++) {
+                    const int64_t k = ((int64_t)o * nti + i) * ntj + t;
+                    const int mi = ti[i] * g->dh / g->sh, mj = tj[t] * g->dw / g->sw;
+                    f->boff[k] = o * j.chan + (int64_t)(j.pr - mi + f->u0) * j.wq + (j.pc - mj + f->v0);
+                    for (int gi = 0; gi < g->groups; gi++)
+                        for (int c = 0; c < cg; c++)
+                            f->w[((int64_t)gi * cg + c) * f->k + k] =
+                                w[((int64_t)(gi * ocg + o) * cg + c) * kk + ti[i] * g->kw + tj[t]];
+                }
+    }
+    const int64_t grain = grain_for(g->n, nthreads),
+                  zeroed = nn_scratch_stride((int64_t)ocg * j.chan) + nn_scratch_stride(j.maxn),
+                  floats = zeroed + (int64_t)g->sw * cg * j.maxn;
+    const int workers = nn_workers(nthreads, g->n, grain);
+    j.stride = nn_scratch_stride(floats);
+    j.scratch = nn_scratch_alloc(workers, floats);
+    if (!j.scratch) goto done;
+    /* zero once: the planes' padding cells stay zero (only dout is copied
+     * in), and so does the zero row */
+    for (int wk = 0; wk < workers; wk++) zero_run(j.scratch + wk * j.stride, zeroed);
+    rc = nn_parallel(nthreads, g->n, grain, backward_phase_range, &j);
+done:
+    for (int q = 0; j.ph && q < j.nphase; q++) free(j.ph[q].w), free(j.ph[q].boff);
+    free(j.ph);
+    free(ti);
+    nn_scratch_free(j.scratch);
+    return rc;
+}
+
 /* The transposed convolution computes C x (OC/g x KH x KW) x (its grid of
  * about H x (OW + 2 (KW-1) dw - 2 pw)) products, mostly on padding when the
  * forward has little of it; the grid path K x OC/g x (the forward's grid,
@@ -477,6 +655,7 @@ static int grid_pays(const Conv2dGeom *g) {
 /* dx (+)= conv^T(pre(dout)); pre may be NULL. */
 static int backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
                           const ConvPre *pre, int nthreads) {
+    if (g->sh > 1 || g->sw > 1) return backward_input_phases(dx, dout, w, g, assign, pre, nthreads);
     if (transposable(g) && !grid_pays(g)) return backward_input_as_conv(dx, dout, w, g, assign, pre, nthreads);
     return backward_input_grid(dx, dout, w, g, assign, pre, nthreads);
 }

@@ -303,6 +303,18 @@ TEST(model_backward_overwrites_stale_gradients) {
                  "{'name':'sm','type':'softmax'}]}");
     check_backward_overwrites(m, &x, 6, "conv2d 12x12 -> 9x9 on the grid, 2x2 pool of 9x9, add(x, x), softmax");
     model_free(m);
+    /* stride 2 (one GEMM per phase): the 1x1 conv, run first, writes c1's
+     * gradient (zeros in the three phases it has no taps for), the 3x3 adds */
+    m = nt_model("{'seed':6,'nodes':["
+                 "{'name':'c1','type':'conv2d','config':{'in_channels':3,'out_channels':4,'kernel_size':3,'padding':1}},"
+                 "{'name':'c2','type':'conv2d','inputs':['c1'],'config':{'in_channels':4,'out_channels':8,"
+                 "'kernel_size':3,'stride':2,'padding':1}},"
+                 "{'name':'sc','type':'conv2d','inputs':['c1'],'config':{'in_channels':4,'out_channels':8,"
+                 "'kernel_size':1,'stride':2}},"
+                 "{'name':'a','type':'add','inputs':['c2','sc']},{'name':'f','type':'flatten'},"
+                 "{'name':'l','type':'linear','config':{'in_features':288,'out_features':6}}]}");
+    check_backward_overwrites(m, &x, 6, "stride-2 1x1 and 3x3 convs reading one input");
+    model_free(m);
     tensor_release(&x);
 }
 

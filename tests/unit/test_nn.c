@@ -79,6 +79,18 @@ TEST(grad_conv2d) {
     GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':4,'out_channels':6,'kernel_size':[2,3],"
        "'groups':2}}]}",
        S(2, 4, 5, 6), 0, 1e-2, "conv2d groups 2, unpadded stride 1 (the input planes read in place)");
+    /* strides other than 2 along columns: the per-phase path's strided writes */
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':2,'out_channels':3,'kernel_size':[4,3],"
+       "'stride':[2,3],'padding':[1,2]}}]}",
+       S(2, 2, 7, 8), 0, 1e-2, "conv2d stride [2,3] pad [1,2]");
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':2,'out_channels':3,'kernel_size':[3,2],"
+       "'stride':[3,1],'padding':[2,0]}}]}",
+       S(2, 2, 8, 5), 0, 1e-2, "conv2d stride [3,1] pad [2,0]");
+    /* two columns, padded by one: column phase 0 of stride 3 has no pixel,
+     * phase 1 has a tap, phase 2 none */
+    GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':2,'out_channels':2,'kernel_size':2,"
+       "'stride':[2,3],'padding':1}}]}",
+       S(2, 2, 5, 2), 0, 1e-2, "conv2d stride [2,3] on two columns");
 }
 
 /* Stride-1 layers whose padding is at most d(k-1) take the input-gradient
