@@ -183,6 +183,8 @@ NN_WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg
                     const float *s = src + (int64_t)yi * g->w + (xlo * g->sw + qc - g->pw);
                     if (g->sw == 1)
                         copy_run(row + xlo, s, xhi - xlo);
+                    else if (g->sw == 2) /* a constant stride: vectorized (two loads, a permute) */
+                        for (int i = 0; i < xhi - xlo; i++) row[xlo + i] = s[2 * i];
                     else
                         for (int i = 0; i < xhi - xlo; i++) row[xlo + i] = s[(int64_t)i * g->sw];
                 }
