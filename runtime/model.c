@@ -70,6 +70,8 @@ static void node_release(Node *n) {
     tensor_release(&n->output);
     tensor_release(&n->d_output);
     tensor_release(&n->saved);
+    if (n->derived) n->derived_free(n->derived);
+    n->derived = NULL;
 }
 
 static int alloc_params(Node *n) {
@@ -370,7 +372,7 @@ static void set_absorbed(const Model *m, int i, int training, LayerRun *run) {
 /* Runs nodes [first, nnodes) on what their inputs hold; model_forward and
  * model_forward_from set those up. */
 static int forward_nodes(Model *m, int first, Tensor *out, int nthreads) {
-    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0, NULL, NULL};
+    LayerRun run = {m->training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0, NULL, NULL, m->frozen_params};
     int kept_b = -1, kept_r = -1; /* computed by the conv before them */
     for (int i = first; i < m->nnodes; i++) {
         Node *n = &m->nodes[i];
@@ -500,7 +502,7 @@ static int backward_nodes(Model *m, const Tensor *d_out, const BackwardRule *rul
     }
     memcpy(tensor_data(&last->d_output), tensor_data(d_out), sizeof(float) * (size_t)tensor_numel(d_out));
     have[nn - 1] = 1;
-    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0, NULL, NULL};
+    LayerRun run = {m->fwd_training, nthreads, m->seed, m->step, 0, 0, 0, NULL, 0, NULL, NULL, m->frozen_params};
     for (int i = nn - 1; i > stop && rc == SN_OK; i--) {
         Node *n = &m->nodes[i];
         if (!need[i] || !have[i]) continue;

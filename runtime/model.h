@@ -81,6 +81,11 @@ typedef struct Model {
      * join: one pass over the sum and one over its gradient fewer; same
      * bits). In both modes; backward rules are refused. For private copies. */
     int fold_add_relu;
+    /* The parameters never change while the model lives, so layers may keep
+     * what they derive from them (Node.derived: a conv's transposed and
+     * per-phase weights, built once instead of once per backward). For
+     * private copies, like fold_relu_pool. */
+    int frozen_params;
 } Model;
 
 /* ---- building ---- */

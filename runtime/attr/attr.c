@@ -155,6 +155,7 @@ int attr_worker_models(const Model *m, int n, int head, Model **out) {
         out[w]->fold_relu_pool = 1;
         out[w]->fold_conv_bn = fold_bn;
         out[w]->fold_add_relu = 1;
+        out[w]->frozen_params = 1;
     }
     return SN_OK;
 }

@@ -351,24 +351,27 @@ static int transposable(const Conv2dGeom *g) {
     return g->sh == 1 && g->sw == 1 && g->dh * (g->kh - 1) >= g->ph && g->dw * (g->kw - 1) >= g->pw;
 }
 
-static int backward_input_as_conv(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
-                                  const ConvPre *pre, int nthreads) {
-    Conv2dGeom t = *g;
-    t.c = g->oc, t.h = g->oh, t.w = g->ow;
-    t.oc = g->c, t.oh = g->h, t.ow = g->w;
-    t.ph = g->dh * (g->kh - 1) - g->ph, t.pw = g->dw * (g->kw - 1) - g->pw;
+/* The weights of the input gradient as a convolution: [C, OC/g, KH, KW],
+ * in and out channels swapped, the window flipped. */
+static float *flipped_weights(const float *w, const Conv2dGeom *g) {
     const int cg = g->c / g->groups, ocg = g->oc / g->groups, kk = g->kh * g->kw;
-    float *wt = nn_scratch_alloc(1, (int64_t)g->c * ocg * kk); /* [C, OC/g, KH, KW] */
-    if (!wt) return SN_ERR;
-    for (int gi = 0; gi < g->groups; gi++)
+    float *wt = nn_scratch_alloc(1, (int64_t)g->c * ocg * kk);
+    for (int gi = 0; wt && gi < g->groups; gi++)
         for (int o = 0; o < ocg; o++)
             for (int c = 0; c < cg; c++)
                 for (int a = 0; a < kk; a++)
                     wt[(((int64_t)(gi * cg + c) * ocg + o) * kk) + a] =
                         w[(((int64_t)(gi * ocg + o) * cg + c) * kk) + (kk - 1 - a)];
-    int rc = run_forward(dx, dout, wt, NULL, &t, !assign, NULL, pre, nthreads);
-    nn_scratch_free(wt);
-    return rc;
+    return wt;
+}
+
+static int backward_input_as_conv(float *dx, const float *dout, const float *wt, const Conv2dGeom *g, int assign,
+                                  const ConvPre *pre, int nthreads) {
+    Conv2dGeom t = *g;
+    t.c = g->oc, t.h = g->oh, t.w = g->ow;
+    t.oc = g->c, t.oh = g->h, t.ow = g->w;
+    t.ph = g->dh * (g->kh - 1) - g->ph, t.pw = g->dw * (g->kw - 1) - g->pw;
+    return run_forward(dx, dout, wt, NULL, &t, !assign, NULL, pre, nthreads);
 }
 
 /* Otherwise (strides): per sample, col[K, grid] = W_g^T x dout_g with dout
@@ -480,16 +483,21 @@ typedef struct {
     int64_t *boff;      /* [k]: tap (o, i, j) in the padded dout planes */
 } Phase;
 
+/* What the phases need besides dout: built from the weights and geometry. */
 typedef struct {
-    const Conv2dGeom *g;
     int pr, pc, hq, wq; /* dout planes: zero rows above, columns left; height, width */
-    int64_t chan;       /* floats per dout plane */
+    int64_t chan, maxn; /* floats per dout plane; the longest phase grid */
     int nphase;
     Phase *ph;
+} PhasePlan;
+
+typedef struct {
+    const Conv2dGeom *g;
+    const PhasePlan *pl;
     float *dx, *scratch;
     const float *dout;
     const ConvPre *pre;
-    int64_t stride, maxn;
+    int64_t stride;
     int assign;
 } PhaseJob;
 
@@ -517,18 +525,19 @@ static inline void interleave_row(float *restrict d, const float *restrict e, co
 NN_WIDE_LOOPS static int backward_phase_range(void *ctx, int64_t b, int64_t e, int worker) {
     PhaseJob *j = ctx;
     const Conv2dGeom *g = j->g;
+    const PhasePlan *pl = j->pl;
     const int cg = g->c / g->groups, ocg = g->oc / g->groups, sw = g->sw;
-    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w, gsz = (int64_t)cg * j->maxn;
+    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w, gsz = (int64_t)cg * pl->maxn;
     /* scratch: dout planes, a zero row (phases without taps), one grid per column phase */
-    float *planes = j->scratch + worker * j->stride, *zero = planes + nn_scratch_stride((int64_t)ocg * j->chan),
-          *grids = zero + nn_scratch_stride(j->maxn);
+    float *planes = j->scratch + worker * j->stride, *zero = planes + nn_scratch_stride((int64_t)ocg * pl->chan),
+          *grids = zero + nn_scratch_stride(pl->maxn);
     for (int64_t s = b; s < e; s++) {
         float *dxs = j->dx + s * g->c * hw;
         const float *ds = j->dout + s * g->oc * ohw;
         for (int gi = 0; gi < g->groups; gi++) {
             for (int o = 0; o < ocg; o++)
                 for (int oh = 0; oh < g->oh; oh++) {
-                    float *d = planes + o * j->chan + (int64_t)(j->pr + oh) * j->wq + j->pc;
+                    float *d = planes + o * pl->chan + (int64_t)(pl->pr + oh) * pl->wq + pl->pc;
                     const int64_t at = (int64_t)(gi * ocg + o) * ohw + (int64_t)oh * g->ow;
                     if (j->pre)
                         pre_run(d, ds + at, j->pre->y + s * g->oc * ohw + at, g->ow, j->pre->scale[gi * ocg + o],
@@ -537,7 +546,7 @@ NN_WIDE_LOOPS static int backward_phase_range(void *ctx, int64_t b, int64_t e, i
                         copy_run(d, ds + at, g->ow);
                 }
             for (int a = 0; a < g->sh; a++) {
-                const Phase *row = &j->ph[a * sw]; /* the row phase's sw column phases (same u0, nu) */
+                const Phase *row = &pl->ph[a * sw]; /* the row phase's sw column phases (same u0, nu) */
                 int any = 0;
                 for (int q = 0; q < sw; q++)
                     if (row[q].k) {
@@ -553,7 +562,7 @@ NN_WIDE_LOOPS static int backward_phase_range(void *ctx, int64_t b, int64_t e, i
                         const float *r[2];
                         for (int q = 0; q < sw; q++) {
                             const Phase *f = &row[q];
-                            const float *src = f->k ? grids + q * gsz + c * f->n + (int64_t)u * j->wq : zero;
+                            const float *src = f->k ? grids + q * gsz + c * f->n + (int64_t)u * pl->wq : zero;
                             const int x0 = f->v0 * sw + f->b - g->pw; /* its first dx column */
                             if (sw == 2) {
                                 r[x0] = src;
@@ -573,69 +582,75 @@ NN_WIDE_LOOPS static int backward_phase_range(void *ctx, int64_t b, int64_t e, i
     return SN_OK;
 }
 
-static int backward_input_phases(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
-                                 const ConvPre *pre, int nthreads) {
+static void phase_plan_free(PhasePlan *pl) {
+    for (int q = 0; pl->ph && q < pl->nphase; q++) free(pl->ph[q].w), free(pl->ph[q].boff);
+    free(pl->ph);
+    pl->ph = NULL;
+}
+
+static int phase_plan_build(PhasePlan *pl, const float *w, const Conv2dGeom *g) {
     const int cg = g->c / g->groups, ocg = g->oc / g->groups, kk = g->kh * g->kw;
-    PhaseJob j = {.g = g, .dx = dx, .dout = dout, .pre = pre, .assign = assign, .nphase = g->sh * g->sw};
-    j.pr = (g->kh - 1) * g->dh / g->sh, j.pc = (g->kw - 1) * g->dw / g->sw;
-    j.hq = j.pr + g->oh, j.wq = j.pc + g->ow;
+    *pl = (PhasePlan){.nphase = g->sh * g->sw};
+    pl->pr = (g->kh - 1) * g->dh / g->sh, pl->pc = (g->kw - 1) * g->dw / g->sw;
+    pl->hq = pl->pr + g->oh, pl->wq = pl->pc + g->ow;
     int *ti = malloc(sizeof(int) * (size_t)(g->kh + g->kw)), *tj = ti ? ti + g->kh : NULL;
-    j.ph = calloc((size_t)j.nphase, sizeof(Phase));
-    int rc = SN_ERR;
-    if (!ti || !j.ph) {
-        sn_errorf("out of memory");
-        goto done;
-    }
-    for (int q = 0; q < j.nphase; q++) { /* the dx pixels of each phase fix the planes' size */
-        Phase *f = &j.ph[q];
+    pl->ph = calloc((size_t)pl->nphase, sizeof(Phase));
+    if (!ti || !pl->ph) goto oom;
+    for (int q = 0; q < pl->nphase; q++) { /* the dx pixels of each phase fix the planes' size */
+        Phase *f = &pl->ph[q];
         f->a = q / g->sw, f->b = q % g->sw;
         f->u0 = ceil_div0(g->ph - f->a, g->sh), f->nu = ceil_div0(g->h + g->ph - f->a, g->sh) - f->u0;
         f->v0 = ceil_div0(g->pw - f->b, g->sw), f->nv = ceil_div0(g->w + g->pw - f->b, g->sw) - f->v0;
-        if (f->nu > 0 && j.hq < j.pr + f->u0 + f->nu) j.hq = j.pr + f->u0 + f->nu;
-        if (f->nv > 0 && j.wq < j.pc + f->v0 + f->nv) j.wq = j.pc + f->v0 + f->nv;
+        if (f->nu > 0 && pl->hq < pl->pr + f->u0 + f->nu) pl->hq = pl->pr + f->u0 + f->nu;
+        if (f->nv > 0 && pl->wq < pl->pc + f->v0 + f->nv) pl->wq = pl->pc + f->v0 + f->nv;
     }
-    j.chan = (int64_t)j.hq * j.wq;
-    for (int q = 0; q < j.nphase; q++) {
-        Phase *f = &j.ph[q];
+    pl->chan = (int64_t)pl->hq * pl->wq;
+    for (int q = 0; q < pl->nphase; q++) {
+        Phase *f = &pl->ph[q];
         const int nti = phase_taps(ti, f->a, g->kh, g->dh, g->sh), ntj = phase_taps(tj, f->b, g->kw, g->dw, g->sw);
         if (!f->nu || !f->nv) continue; /* no dx pixel in this phase (k stays 0) */
-        f->n = (int64_t)(f->nu - 1) * j.wq + f->nv;
-        if (f->n > j.maxn) j.maxn = f->n;
+        f->n = (int64_t)(f->nu - 1) * pl->wq + f->nv;
+        if (f->n > pl->maxn) pl->maxn = f->n;
         f->k = (int64_t)ocg * nti * ntj;
         if (!f->k) continue;
         f->w = malloc(sizeof(float) * (size_t)(g->groups * cg * f->k));
         f->boff = malloc(sizeof(int64_t) * (size_t)f->k);
-        if (!f->w || !f->boff) {
-            sn_errorf("out of memory");
-            goto done;
-        }
+        if (!f->w || !f->boff) goto oom;
         for (int o = 0; o < ocg; o++)
             for (int i = 0; i < nti; i++)
                 for (int t = 0; t < ntj; t++) {
                     const int64_t k = ((int64_t)o * nti + i) * ntj + t;
                     const int mi = ti[i] * g->dh / g->sh, mj = tj[t] * g->dw / g->sw;
-                    f->boff[k] = o * j.chan + (int64_t)(j.pr - mi + f->u0) * j.wq + (j.pc - mj + f->v0);
+                    f->boff[k] = o * pl->chan + (int64_t)(pl->pr - mi + f->u0) * pl->wq + (pl->pc - mj + f->v0);
                     for (int gi = 0; gi < g->groups; gi++)
                         for (int c = 0; c < cg; c++)
                             f->w[((int64_t)gi * cg + c) * f->k + k] =
                                 w[((int64_t)(gi * ocg + o) * cg + c) * kk + ti[i] * g->kw + tj[t]];
                 }
     }
+    free(ti);
+    return SN_OK;
+oom:
+    free(ti);
+    phase_plan_free(pl);
+    return sn_errorf("out of memory");
+}
+
+static int backward_input_phases(float *dx, const float *dout, const PhasePlan *pl, const Conv2dGeom *g, int assign,
+                                 const ConvPre *pre, int nthreads) {
+    const int cg = g->c / g->groups, ocg = g->oc / g->groups;
+    PhaseJob j = {.g = g, .pl = pl, .dx = dx, .dout = dout, .pre = pre, .assign = assign};
     const int64_t grain = grain_for(g->n, nthreads),
-                  zeroed = nn_scratch_stride((int64_t)ocg * j.chan) + nn_scratch_stride(j.maxn),
-                  floats = zeroed + (int64_t)g->sw * cg * j.maxn;
+                  zeroed = nn_scratch_stride((int64_t)ocg * pl->chan) + nn_scratch_stride(pl->maxn),
+                  floats = zeroed + (int64_t)g->sw * cg * pl->maxn;
     const int workers = nn_workers(nthreads, g->n, grain);
     j.stride = nn_scratch_stride(floats);
     j.scratch = nn_scratch_alloc(workers, floats);
-    if (!j.scratch) goto done;
+    if (!j.scratch) return SN_ERR;
     /* zero once: the planes' padding cells stay zero (only dout is copied
      * in), and so does the zero row */
     for (int wk = 0; wk < workers; wk++) zero_run(j.scratch + wk * j.stride, zeroed);
-    rc = nn_parallel(nthreads, g->n, grain, backward_phase_range, &j);
-done:
-    for (int q = 0; j.ph && q < j.nphase; q++) free(j.ph[q].w), free(j.ph[q].boff);
-    free(j.ph);
-    free(ti);
+    int rc = nn_parallel(nthreads, g->n, grain, backward_phase_range, &j);
     nn_scratch_free(j.scratch);
     return rc;
 }
@@ -654,16 +669,57 @@ static int grid_pays(const Conv2dGeom *g) {
     return as_conv > 1.5 * grid;
 }
 
-/* dx (+)= conv^T(pre(dout)); pre may be NULL. */
+/* The input gradient's weights (stride 1 as a convolution: flipped;
+ * strided: per phase), kept on a node while its parameters are frozen. */
+typedef struct {
+    Conv2dGeom g; /* what they were built for (batch size aside) */
+    float *wt;
+    PhasePlan plan;
+} ConvDerived;
+
+static void conv_derived_free(void *p) {
+    ConvDerived *d = p;
+    nn_scratch_free(d->wt);
+    phase_plan_free(&d->plan);
+    free(d);
+}
+
+static int same_geometry(const Conv2dGeom *a, const Conv2dGeom *b) {
+    return a->c == b->c && a->h == b->h && a->w == b->w && a->oc == b->oc && a->kh == b->kh && a->kw == b->kw &&
+           a->sh == b->sh && a->sw == b->sw && a->ph == b->ph && a->pw == b->pw && a->dh == b->dh && a->dw == b->dw &&
+           a->groups == b->groups;
+}
+
+/* dx (+)= conv^T(pre(dout)); pre may be NULL. With `keep` (a node whose
+ * parameters are frozen) the derived weights are built once and kept there. */
 static int backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int assign,
-                          const ConvPre *pre, int nthreads) {
-    if (g->sh > 1 || g->sw > 1) return backward_input_phases(dx, dout, w, g, assign, pre, nthreads);
-    if (transposable(g) && !grid_pays(g)) return backward_input_as_conv(dx, dout, w, g, assign, pre, nthreads);
-    return backward_input_grid(dx, dout, w, g, assign, pre, nthreads);
+                          const ConvPre *pre, int nthreads, Node *keep) {
+    const int strided = g->sh > 1 || g->sw > 1;
+    if (!strided && !(transposable(g) && !grid_pays(g)))
+        return backward_input_grid(dx, dout, w, g, assign, pre, nthreads);
+    ConvDerived *d = keep ? keep->derived : NULL;
+    if (d && !same_geometry(&d->g, g)) {
+        conv_derived_free(d);
+        keep->derived = d = NULL;
+    }
+    if (!d) {
+        d = calloc(1, sizeof *d);
+        if (!d) return sn_errorf("out of memory");
+        d->g = *g;
+        if (strided ? phase_plan_build(&d->plan, w, g) != SN_OK : !(d->wt = flipped_weights(w, g))) {
+            conv_derived_free(d);
+            return SN_ERR;
+        }
+        if (keep) keep->derived = d, keep->derived_free = conv_derived_free;
+    }
+    int rc = strided ? backward_input_phases(dx, dout, &d->plan, g, assign, pre, nthreads)
+                     : backward_input_as_conv(dx, dout, d->wt, g, assign, pre, nthreads);
+    if (!keep) conv_derived_free(d);
+    return rc;
 }
 
 int conv2d_backward_input(float *dx, const float *dout, const float *w, const Conv2dGeom *g, int nthreads) {
-    return backward_input(dx, dout, w, g, 0, NULL, nthreads);
+    return backward_input(dx, dout, w, g, 0, NULL, nthreads, NULL);
 }
 
 /* ---- weight gradient ----
@@ -854,12 +910,14 @@ static int conv_backward(Node *n, const Tensor *const *in, const Tensor *d_out, 
         float *a = post_affine(run->post_bn, g.oc);
         if (!a) return SN_ERR;
         ConvPre pre = {a, tensor_data(&n->output), run->post_relu};
-        int rc = backward_input(tensor_data(d_in[0]), tensor_data(d_out), w, &g, run->fresh & 1, &pre, run->nthreads);
+        int rc = backward_input(tensor_data(d_in[0]), tensor_data(d_out), w, &g, run->fresh & 1, &pre, run->nthreads,
+                                run->frozen ? n : NULL);
         free(a);
         return rc;
     }
     if (d_in[0] &&
-        backward_input(tensor_data(d_in[0]), tensor_data(d_out), w, &g, run->fresh & 1, NULL, run->nthreads) != SN_OK)
+        backward_input(tensor_data(d_in[0]), tensor_data(d_out), w, &g, run->fresh & 1, NULL, run->nthreads,
+                       run->frozen ? n : NULL) != SN_OK)
         return SN_ERR;
     if (!run->want_param_grads) return SN_OK;
     return conv2d_backward_params(tensor_data(&n->grad[0]), n->nparams > 1 ? tensor_data(&n->grad[1]) : NULL,

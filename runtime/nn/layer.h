@@ -110,6 +110,11 @@ typedef struct Node {
     Tensor saved;    /* what backward needs besides activations: maxpool argmax
                       * (as floats), dropout mask, train batchnorm mean/invstd */
     Shape out_shape; /* with N = 1, when the model's input shape is known; ndim -1 otherwise */
+    /* What the layer derived from its parameters and keeps while they are
+     * frozen (LayerRun.frozen; conv2d: its input gradient's weights), freed
+     * with derived_free; NULL otherwise. Not copied by model_clone. */
+    void *derived;
+    void (*derived_free)(void *);
 } Node;
 
 /* What a forward/backward call needs besides the node and its tensors. */
@@ -129,6 +134,7 @@ typedef struct LayerRun {
     const Node *post_bn;
     int post_relu; /* also add: the ReLU after it runs inside (model.h: fold_add_relu) */
     float *post_bn_out, *post_relu_out;
+    int frozen; /* the parameters never change (model.h: frozen_params): Node.derived may be kept */
 } LayerRun;
 
 /* The operations of one kind. model.c dispatches through these; it knows no

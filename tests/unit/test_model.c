@@ -318,6 +318,27 @@ TEST(model_backward_overwrites_stale_gradients) {
     tensor_release(&x);
 }
 
+/* A model with frozen parameters keeps its convs' input-gradient weights
+ * (stride 1: flipped; strided: per phase) on the nodes: the same bits as a
+ * model that derives them per call, on a second pass (kept) and after the
+ * input size changes (rebuilt for the new geometry). */
+TEST(model_frozen_params_keep_derived_weights) {
+    Model *m = net(), *f = model_clone(m);
+    f->frozen_params = 1;
+    const int64_t xs[3][4] = {{4, 3, 12, 12}, {4, 3, 12, 12}, {3, 3, 16, 16}}, gs[3][2] = {{4, 10}, {4, 10}, {3, 10}};
+    for (int round = 0; round < 3; round++) {
+        Tensor x = nt_randn(4, xs[round], 40 + round, 1.0f), g = nt_randn(2, gs[round], 50 + round, 1.0f), dxa, dxb;
+        CHECK(model_forward(m, &x, NULL, 2) == SN_OK && model_backward(m, &g, NULL, 0, &dxa, 2) == SN_OK);
+        CHECK(model_forward(f, &x, NULL, 1) == SN_OK && model_backward(f, &g, NULL, 0, &dxb, 1) == SN_OK);
+        CHECK_MSG(nt_bitwise_equal(&dxa, &dxb), "input gradient, pass %d", round + 1);
+        tensor_release(&x), tensor_release(&g), tensor_release(&dxa), tensor_release(&dxb);
+    }
+    int kept = 0, unfrozen = 0;
+    for (int i = 0; i < f->nnodes; i++) kept += f->nodes[i].derived != NULL, unfrozen += m->nodes[i].derived != NULL;
+    CHECK_MSG(kept == 3 && unfrozen == 0, "derived weights kept on %d nodes (frozen), %d (not frozen)", kept, unfrozen);
+    model_free(m), model_free(f);
+}
+
 static int has(const char *frag);
 
 /* A copy with fold_relu_pool (attr/rows.c's per-thread copies) gives the
