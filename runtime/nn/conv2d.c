@@ -168,7 +168,25 @@ NN_WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg
                         ys + (int64_t)y * g->w, g->w, k, pre->relu);
             continue;
         }
-        for (int qr = 0; qr < g->sh; qr++)
+        /* Column stride 2 with both column phases read (3x3 stride 2): each
+         * input row is split into its two phase rows in one pass. */
+        const int split2 = g->sw == 2 && phase_used(0, g->kw, g->dw, 2) && phase_used(1, g->kw, g->dw, 2);
+        for (int qr = 0; split2 && qr < g->sh; qr++) {
+            if (!phase_used(qr, g->kh, g->dh, g->sh)) continue;
+            /* input column i is padded column i + pw: phase (i + pw) % 2, column (i + pw) / 2 */
+            const int qa = g->pw % 2, half = g->w / 2;
+            float *pa = dst + c * p->chan + (int64_t)(qr * 2 + qa) * p->plane + g->pw / 2,
+                  *pb = dst + c * p->chan + (int64_t)(qr * 2 + 1 - qa) * p->plane + (g->pw + 1) / 2;
+            for (int y = 0; y < p->hq; y++) {
+                const int yi = y * g->sh + qr - g->ph;
+                if (yi < 0 || yi >= g->h) continue;
+                const float *restrict s = src + (int64_t)yi * g->w;
+                float *restrict ra = pa + (int64_t)y * p->wq, *restrict rb = pb + (int64_t)y * p->wq;
+                for (int i = 0; i < half; i++) ra[i] = s[2 * i], rb[i] = s[2 * i + 1];
+                if (g->w & 1) ra[half] = s[g->w - 1];
+            }
+        }
+        for (int qr = 0; !split2 && qr < g->sh; qr++)
             for (int qc = 0; qc < g->sw; qc++) {
                 if (!phase_used(qr, g->kh, g->dh, g->sh) || !phase_used(qc, g->kw, g->dw, g->sw)) continue;
                 float *pl = dst + c * p->chan + (int64_t)(qr * g->sw + qc) * p->plane;
