@@ -429,30 +429,38 @@ static void add_run(float *restrict d, const float *restrict c, int64_t n) {
     for (int64_t q = 0; q < n; q++) d[q] += c[q];
 }
 
+/* Group gi of sample s's output gradient, with pre applied when given, into
+ * rows at dst + o * chan + oh * wq; zero_gap: zero the wq - OW cells after
+ * each row but the last (a grid's garbage columns). */
+static inline void place_dout(float *dst, int64_t chan, int wq, int zero_gap, const float *dout, const ConvPre *pre,
+                       const Conv2dGeom *g, int64_t s, int gi) {
+    const int ocg = g->oc / g->groups;
+    const int64_t ohw = (int64_t)g->oh * g->ow;
+    for (int o = 0; o < ocg; o++)
+        for (int oh = 0; oh < g->oh; oh++) {
+            float *d = dst + o * chan + (int64_t)oh * wq;
+            const int64_t at = s * g->oc * ohw + (int64_t)(gi * ocg + o) * ohw + (int64_t)oh * g->ow;
+            if (pre)
+                pre_run(d, dout + at, pre->y + at, g->ow, pre->scale[gi * ocg + o], pre->relu);
+            else
+                copy_run(d, dout + at, g->ow);
+            if (zero_gap && oh < g->oh - 1) zero_run(d + g->ow, wq - g->ow);
+        }
+}
+
 NN_WIDE_LOOPS static int backward_grid_range(void *ctx, int64_t b, int64_t e, int worker) {
     ConvJob *j = ctx;
     const Conv2dGeom *g = j->g;
     const Planes *p = &j->p;
     const int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw;
-    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w;
+    const int64_t hw = (int64_t)g->h * g->w;
     float *dgrid = j->scratch + worker * j->stride, *col = dgrid + nn_scratch_stride(ocg * p->n),
           *planes = col + nn_scratch_stride((int64_t)K * p->n);
     for (int64_t s = b; s < e; s++) {
         float *dxs = j->out + s * g->c * hw;
-        const float *ds = j->dout + s * g->oc * ohw;
         if (j->assign) zero_run(dxs, g->c * hw);
         for (int gi = 0; gi < g->groups; gi++) {
-            for (int o = 0; o < ocg; o++)
-                for (int oh = 0; oh < g->oh; oh++) {
-                    float *d = dgrid + o * p->n + (int64_t)oh * p->wq;
-                    const int64_t at = (int64_t)(gi * ocg + o) * ohw + (int64_t)oh * g->ow;
-                    if (j->pre)
-                        pre_run(d, ds + at, j->pre->y + s * g->oc * ohw + at, g->ow, j->pre->scale[gi * ocg + o],
-                                j->pre->relu);
-                    else
-                        copy_run(d, ds + at, g->ow);
-                    if (oh < g->oh - 1) zero_run(d + g->ow, p->wq - g->ow);
-                }
+            place_dout(dgrid, p->n, p->wq, 1, j->dout, j->pre, g, s, gi);
             gemm_run_rows(GEMM_AUTO, K, p->n, ocg, j->w + (int64_t)gi * ocg * K, 1, K, dgrid, j->doff, col, p->n, 0);
             /* Stride 1 without padding: the planes are the sample's channels. */
             const int direct = g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
@@ -545,24 +553,14 @@ NN_WIDE_LOOPS static int backward_phase_range(void *ctx, int64_t b, int64_t e, i
     const Conv2dGeom *g = j->g;
     const PhasePlan *pl = j->pl;
     const int cg = g->c / g->groups, ocg = g->oc / g->groups, sw = g->sw;
-    const int64_t ohw = (int64_t)g->oh * g->ow, hw = (int64_t)g->h * g->w, gsz = (int64_t)cg * pl->maxn;
+    const int64_t hw = (int64_t)g->h * g->w, gsz = (int64_t)cg * pl->maxn;
     /* scratch: dout planes, a zero row (phases without taps), one grid per column phase */
     float *planes = j->scratch + worker * j->stride, *zero = planes + nn_scratch_stride((int64_t)ocg * pl->chan),
           *grids = zero + nn_scratch_stride(pl->maxn);
     for (int64_t s = b; s < e; s++) {
         float *dxs = j->dx + s * g->c * hw;
-        const float *ds = j->dout + s * g->oc * ohw;
         for (int gi = 0; gi < g->groups; gi++) {
-            for (int o = 0; o < ocg; o++)
-                for (int oh = 0; oh < g->oh; oh++) {
-                    float *d = planes + o * pl->chan + (int64_t)(pl->pr + oh) * pl->wq + pl->pc;
-                    const int64_t at = (int64_t)(gi * ocg + o) * ohw + (int64_t)oh * g->ow;
-                    if (j->pre)
-                        pre_run(d, ds + at, j->pre->y + s * g->oc * ohw + at, g->ow, j->pre->scale[gi * ocg + o],
-                                j->pre->relu);
-                    else
-                        copy_run(d, ds + at, g->ow);
-                }
+            place_dout(planes + (int64_t)pl->pr * pl->wq + pl->pc, pl->chan, pl->wq, 0, j->dout, j->pre, g, s, gi);
             for (int a = 0; a < g->sh; a++) {
                 const Phase *row = &pl->ph[a * sw]; /* the row phase's sw column phases (same u0, nu) */
                 int any = 0;
