@@ -95,12 +95,21 @@ static int ceil_div0(int a, int b) {
     return a <= 0 ? 0 : (a + b - 1) / b;
 }
 
-/* Whether some window element falls in phase q along an axis (kernel size k,
- * dilation d, stride s): 1x1 stride-2 convolutions read one phase of four. */
-static int phase_used(int q, int k, int d, int s) {
+/* The window elements that fall in phase q along an axis (kernel size k,
+ * dilation d, stride s): tap[i] = ki (tap may be NULL); their count. */
+static int phase_taps(int *tap, int q, int k, int d, int s) {
+    int n = 0;
     for (int i = 0; i < k; i++)
-        if (i * d % s == q) return 1;
-    return 0;
+        if (i * d % s == q) {
+            if (tap) tap[n] = i;
+            n++;
+        }
+    return n;
+}
+
+/* Whether phase q is read at all: 1x1 stride-2 convolutions read one of four. */
+static int phase_used(int q, int k, int d, int s) {
+    return phase_taps(NULL, q, k, d, s) > 0;
 }
 
 /* The plane fills, grid copies and row additions around the GEMMs are plain
@@ -158,6 +167,9 @@ static inline void pre_run(float *restrict d, const float *restrict dy, const fl
  * call (run_forward) serves every sample, and only the input is copied. */
 NN_WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg, const Conv2dGeom *g, const Planes *p,
                                       const ConvPre *pre, const float *y_sample) {
+    /* Column stride 2 with both column phases read (3x3 stride 2): each
+     * input row is split into its two phase rows in one pass. */
+    const int split2 = g->sw == 2 && phase_used(0, g->kw, g->dw, 2) && phase_used(1, g->kw, g->dw, 2);
     for (int c = 0; c < cg; c++) {
         const float *src = x + (int64_t)(c0 + c) * g->h * g->w;
         if (pre) { /* transposed convolutions only: stride 1, one phase */
@@ -168,9 +180,6 @@ NN_WIDE_LOOPS static void fill_planes(float *dst, const float *x, int c0, int cg
                         ys + (int64_t)y * g->w, g->w, k, pre->relu);
             continue;
         }
-        /* Column stride 2 with both column phases read (3x3 stride 2): each
-         * input row is split into its two phase rows in one pass. */
-        const int split2 = g->sw == 2 && phase_used(0, g->kw, g->dw, 2) && phase_used(1, g->kw, g->dw, 2);
         for (int qr = 0; split2 && qr < g->sh; qr++) {
             if (!phase_used(qr, g->kh, g->dh, g->sh)) continue;
             /* input column i is padded column i + pw: phase (i + pw) % 2, column (i + pw) / 2 */
@@ -392,32 +401,26 @@ static int backward_input_as_conv(float *dx, const float *dout, const float *wt,
     return run_forward(dx, dout, wt, NULL, &t, !assign, NULL, pre, nthreads);
 }
 
-/* Otherwise (strides): per sample, col[K, grid] = W_g^T x dout_g with dout
- * placed on the grid of the forward's phase planes (zeros in the garbage
- * columns), then every row k of col added into zeroed planes at boff[k],
- * i.e. the adjoint of reading it there, and the planes added into dx. The
- * additions run over whole rows (no per-pixel scatter). */
+/* Otherwise (stride 1 with padding beyond d(k-1), or where the transposed
+ * convolution would mostly multiply padding: grid_pays): per sample,
+ * col[K, grid] = W_g^T x dout_g with dout placed on the grid of the
+ * forward's padded planes (zeros in the garbage columns), then every row k
+ * of col added into zeroed planes at boff[k], i.e. the adjoint of reading it
+ * there, and the planes' interior added into dx. The additions run over
+ * whole rows (no per-pixel scatter). Strided convolutions take the per-phase
+ * path below. */
 
-/* dx[C, H, W] (channels c0..) += the phase planes of fill_planes (its adjoint). */
+static void add_run(float *restrict d, const float *restrict c, int64_t n) {
+    for (int64_t q = 0; q < n; q++) d[q] += c[q];
+}
+
+/* dx[C, H, W] (channels c0..) += the interior of the planes of fill_planes
+ * at stride 1 (one plane per channel): its adjoint. */
 static void unfill_planes(float *dx, const float *planes, int c0, int cg, const Conv2dGeom *g, const Planes *p) {
-    for (int c = 0; c < cg; c++) {
-        float *dst = dx + (int64_t)(c0 + c) * g->h * g->w;
-        for (int qr = 0; qr < g->sh; qr++)
-            for (int qc = 0; qc < g->sw; qc++) {
-                if (!phase_used(qr, g->kh, g->dh, g->sh) || !phase_used(qc, g->kw, g->dw, g->sw)) continue;
-                const float *pl = planes + c * p->chan + (int64_t)(qr * g->sw + qc) * p->plane;
-                int xlo = ceil_div0(g->pw - qc, g->sw), xhi = ceil_div0(g->w + g->pw - qc, g->sw);
-                if (xhi > p->wq) xhi = p->wq;
-                if (xlo >= xhi) continue;
-                for (int y = 0; y < p->hq; y++) {
-                    int yi = y * g->sh + qr - g->ph;
-                    if (yi < 0 || yi >= g->h) continue;
-                    const float *row = pl + (int64_t)y * p->wq + xlo;
-                    float *d = dst + (int64_t)yi * g->w + (xlo * g->sw + qc - g->pw);
-                    for (int i = 0; i < xhi - xlo; i++) d[(int64_t)i * g->sw] += row[i];
-                }
-            }
-    }
+    for (int c = 0; c < cg; c++)
+        for (int y = 0; y < g->h; y++)
+            add_run(dx + ((int64_t)(c0 + c) * g->h + y) * g->w,
+                    planes + c * p->chan + (int64_t)(y + g->ph) * p->wq + g->pw, g->w);
 }
 
 static int64_t grid_backward_floats(const Conv2dGeom *g, const Planes *p) {
@@ -425,15 +428,11 @@ static int64_t grid_backward_floats(const Conv2dGeom *g, const Planes *p) {
     return nn_scratch_stride(ocg * p->n) + nn_scratch_stride((int64_t)cg * g->kh * g->kw * p->n) + planes_floats(p, cg);
 }
 
-static void add_run(float *restrict d, const float *restrict c, int64_t n) {
-    for (int64_t q = 0; q < n; q++) d[q] += c[q];
-}
-
 /* Group gi of sample s's output gradient, with pre applied when given, into
  * rows at dst + o * chan + oh * wq; zero_gap: zero the wq - OW cells after
  * each row but the last (a grid's garbage columns). */
-static inline void place_dout(float *dst, int64_t chan, int wq, int zero_gap, const float *dout, const ConvPre *pre,
-                       const Conv2dGeom *g, int64_t s, int gi) {
+static inline void place_dout(float *dst, int64_t chan, int wq, int zero_gap, const float *dout,
+                              const ConvPre *pre, const Conv2dGeom *g, int64_t s, int gi) {
     const int ocg = g->oc / g->groups;
     const int64_t ohw = (int64_t)g->oh * g->ow;
     for (int o = 0; o < ocg; o++)
@@ -526,14 +525,6 @@ typedef struct {
     int64_t stride;
     int assign;
 } PhaseJob;
-
-/* Taps of phase q along an axis (kernel k, dilation d, stride s): tap[i] = ki. */
-static int phase_taps(int *tap, int q, int k, int d, int s) {
-    int n = 0;
-    for (int i = 0; i < k; i++)
-        if (i * d % s == q) tap[n++] = i;
-    return n;
-}
 
 /* One dx row of a stride-2 conv from its two column phases: even columns
  * from e, odd ones from o (w columns). Both phases are written in one

@@ -96,8 +96,9 @@ TEST(grad_conv2d) {
 /* Stride-1 layers whose padding is at most d(k-1) take the input-gradient
  * path "as a convolution of the output gradient" unless it would mostly
  * multiply padding (8+ output channels per group, little forward padding:
- * the last two cases below); the others (strides above, and over-padding
- * here) the path through the phase planes. */
+ * the last two cases below), which, like over-padding here, takes the grid
+ * path through the padded planes; strided layers (above) take one GEMM per
+ * phase. */
 TEST(grad_conv2d_transposed_path) {
     GC("{'nodes':[{'name':'c','type':'conv2d','config':{'in_channels':3,'out_channels':4,'kernel_size':1,"
        "'padding':1}}]}",
